@@ -1,0 +1,68 @@
+"""The card-transaction domain shared by the simulator, the validation schema and the features.
+
+Kept in one module so that the simulator can never produce a category the schema does not know
+about by accident, and so that a user's own landing files are checked against the same contract.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import polars as pl
+
+# Closed domains: a value outside these lists is a data error and the row is quarantined.
+MERCHANT_CATEGORIES: Final[tuple[str, ...]] = (
+    "grocery",
+    "restaurants",
+    "fuel",
+    "electronics",
+    "travel",
+    "online_retail",
+    "entertainment",
+    "health",
+    "utilities",
+    "fashion",
+)
+DEVICES: Final[tuple[str, ...]] = ("mobile_app", "web", "pos_chip", "pos_contactless")
+
+# Countries are an open domain (any ISO 3166 alpha-2 code): a new country is drift, not an error.
+HOME_COUNTRY: Final[str] = "DE"
+COUNTRY_CODE_PATTERN: Final[str] = r"^[A-Z]{2}$"
+
+# The landing-file contract: every raw file must carry exactly these columns.
+TRANSACTION_COLUMNS: Final[tuple[str, ...]] = (
+    "transaction_id",
+    "event_timestamp",
+    "customer_id",
+    "merchant_id",
+    "merchant_category",
+    "country",
+    "device",
+    "amount_eur",
+    "is_fraud",
+    "label_available_at",
+)
+
+# The contract's types. Landing files in other types are coerced value by value (see ingestion).
+TRANSACTION_DTYPES: Final[dict[str, pl.DataType]] = {
+    "transaction_id": pl.String(),
+    "event_timestamp": pl.Datetime("us", "UTC"),
+    "customer_id": pl.String(),
+    "merchant_id": pl.String(),
+    "merchant_category": pl.String(),
+    "country": pl.String(),
+    "device": pl.String(),
+    "amount_eur": pl.Float64(),
+    "is_fraud": pl.Int8(),
+    "label_available_at": pl.Datetime("us", "UTC"),
+}
+
+# Lineage columns added by ingestion; never present in landing files.
+LINEAGE_COLUMNS: Final[tuple[str, ...]] = ("source_file", "source_row", "source_sha256", "ingested_at")
+
+# Set by ingestion when a value could not be read as its contract type (e.g. "abc" in a CSV amount
+# column); the row is kept in the raw table and quarantined by validation with this message.
+PARSE_ERROR_COLUMN: Final[str] = "parse_error"
+
+# Amounts above this are rejected as implausible for a card payment (a unit or parsing error upstream).
+MAX_AMOUNT_EUR: Final[float] = 50_000.0

@@ -1,0 +1,72 @@
+"""Where things live and which profile runs, read from environment variables in one place.
+
+Every path the platform touches derives from `MLOPS_DATA_DIR`, so a test (or a user) points the whole
+platform somewhere else by setting one variable. The production profile is chosen by environment
+variables only: set `MLOPS_REDIS_URL` for the Feast online store on Redis and
+`MLOPS_MLFLOW_TRACKING_URI` for a PostgreSQL tracking store; nothing in code changes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed view of the platform's environment variables."""
+
+    data_dir: Path
+    partitions_start: date
+    redis_url: str | None = None
+    mlflow_tracking_uri_override: str | None = None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Read the settings now (not at import time), so tests can change the environment first."""
+        data_dir = Path(os.environ.get("MLOPS_DATA_DIR", REPO_ROOT / ".mlops")).resolve()
+        return cls(
+            data_dir=data_dir,
+            partitions_start=date.fromisoformat(os.environ.get("MLOPS_PARTITIONS_START", "2025-01-01")),
+            redis_url=os.environ.get("MLOPS_REDIS_URL") or None,
+            mlflow_tracking_uri_override=os.environ.get("MLOPS_MLFLOW_TRACKING_URI") or None,
+        )
+
+    @property
+    def landing_dir(self) -> Path:
+        """Where raw files arrive, one folder per day; the platform never modifies them."""
+        return self.data_dir / "landing"
+
+    @property
+    def lakehouse_dir(self) -> Path:
+        """Hive-partitioned Parquet tables, one folder per asset."""
+        return self.data_dir / "lakehouse"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        """Local MLflow state: the SQLite tracking store and the artifact root."""
+        return self.data_dir / "mlflow"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        """SQLite by default (MLflow 3 deprecates the file store); PostgreSQL in production."""
+        return self.mlflow_tracking_uri_override or f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifact_root(self) -> Path:
+        """Explicit, or MLflow drops artifacts into `./mlruns` of whatever directory it runs in."""
+        return self.mlflow_dir / "artifacts"
+
+    @property
+    def feast_dir(self) -> Path:
+        """Feast registry and the embedded SQLite online store."""
+        return self.data_dir / "feast"
+
+    @property
+    def reports_dir(self) -> Path:
+        """Evidently HTML/JSON reports and model cards."""
+        return self.data_dir / "reports"
