@@ -31,7 +31,7 @@ NEW_COUNTRIES: Final[tuple[str, ...]] = ("BR", "NG", "VN")
 
 # Magnitudes at strength 1.0, chosen to be obvious to a drift test yet plausible for a real portfolio.
 _AMOUNT_GROWTH_AT_FULL: Final[float] = 0.8  # amounts x1.8
-_CATEGORY_SHIFT_AT_FULL: Final[float] = 0.35  # 35% of rows re-drawn from online/electronics/travel
+_CATEGORY_SHIFT_AT_FULL: Final[float] = 0.25  # 35% of rows re-drawn from online/electronics/travel
 _NEW_COUNTRY_SHARE_AT_FULL: Final[float] = 0.2  # 20% of rows at merchants in new countries
 _VOLUME_AT_FULL: Final[float] = 0.3  # 30% of the usual daily volume
 
@@ -46,6 +46,7 @@ class DriftEffects:
         new_country_share: share of rows served by merchants in :data:`NEW_COUNTRIES`.
         concept_weight: 0 keeps the original fraud rule, 1 replaces it entirely by the drifted one.
         volume_factor: multiplier on the number of rows of the day.
+
     """
 
     amount_scale: float = 1.0
@@ -65,7 +66,10 @@ def parse_drift_kinds(values: Iterable[str]) -> tuple[str, ...]:
 
     Raises:
         ValueError: a kind is not one of :data:`DRIFT_KINDS`.
+
     """
+    if isinstance(values, str):  # a lone string is one value, not an iterable of one-letter kinds
+        values = [values]
     kinds: list[str] = []
     for value in values:
         for part in value.split(","):

@@ -130,8 +130,8 @@ _CHIP, _CONTACTLESS = _DEVICE_INDEX["pos_chip"], _DEVICE_INDEX["pos_contactless"
 # Attacks: card-not-present fraud attempts whose features are re-drawn to look unusual.
 _ATTACK_SHARE: Final[float] = 0.008
 # Fraud rule (log-odds). Intercepts put the base rate near 1.5% with and without concept drift.
-_OLD_INTERCEPT: Final[float] = -6.3
-_NEW_INTERCEPT: Final[float] = -6.0
+_OLD_INTERCEPT: Final[float] = -5.8
+_NEW_INTERCEPT: Final[float] = -6.8
 _LOGIT_NOISE_SD: Final[float] = 0.8
 
 # Cap well under the validation limit so that even strong amount drift stays a valid payment.
@@ -156,6 +156,7 @@ class SimulationConfig:
         drift_start: first drifted day (inclusive); ``None`` for no drift.
         drift_kinds: any of :data:`mlops_assets.simulator.drift.DRIFT_KINDS` (comma-separated allowed).
         drift_strength: scales every drift knob; 1.0 is the documented magnitude, 0 is none.
+
     """
 
     start: dt.date
@@ -200,7 +201,7 @@ class SimulationConfig:
         return max(50, self.rows_per_day // 20)
 
     def effects_on(self, day: dt.date) -> DriftEffects:
-        """The drift effects in force on ``day``."""
+        """Return the drift effects in force on ``day``."""
         return effects_for_day(day, self.drift_start, self.drift_kinds, self.drift_strength)
 
 
@@ -233,11 +234,13 @@ class Population:
 
 
 def _merchant_group(category: np.ndarray, foreign: np.ndarray, new_country: np.ndarray) -> np.ndarray:
-    """Selection group: domestic, foreign and new-country merchants per category."""
+    """Map rows to selection groups: domestic, foreign and new-country merchants per category."""
     return np.where(new_country, 2 * _N_CATEGORIES + category, 2 * category + foreign.astype(np.int64))
 
 
 def _format_ids(prefix: str, count: int, width: int) -> pl.Series:
+    # Widen past the default only when needed, so that every id of a population has the same width.
+    width = max(width, len(str(count - 1)))
     return pl.select(
         pl.format(prefix + "{}", pl.int_range(count).cast(pl.Utf8).str.zfill(width)).alias("id")
     ).to_series()
@@ -307,12 +310,12 @@ def build_population(seed: int, n_customers: int, n_merchants: int) -> Populatio
 
 
 def population_for(config: SimulationConfig) -> Population:
-    """The (cached) population of a configuration."""
+    """Return the (cached) population of a configuration."""
     return build_population(config.seed, config.n_customers, config.n_merchants)
 
 
 def rows_on(day: dt.date, config: SimulationConfig) -> int:
-    """Number of rows simulated on ``day``: the configured volume times any volume drift."""
+    """Count the rows simulated on ``day``: the configured volume times any volume drift."""
     return max(1, round(config.rows_per_day * config.effects_on(day).volume_factor))
 
 
@@ -385,7 +388,9 @@ def simulate_day(day: dt.date, config: SimulationConfig) -> pl.DataFrame:
     foreign_probability = np.where(attack, 0.5, foreign_probability)
     foreign = rng_place.random(n) < foreign_probability
     new_country = rng_place.random(n) < effects.new_country_share
-    merchant = _pick_merchants(population, _merchant_group(category, foreign, new_country), rng_place.random(n))
+    merchant = _pick_merchants(
+        population, _merchant_group(category, foreign, new_country), rng_place.random(n)
+    )
     country = population.merchant_country[merchant]
     abroad = country != 0
 
@@ -395,11 +400,11 @@ def simulate_day(day: dt.date, config: SimulationConfig) -> pl.DataFrame:
     online_share = np.where(attack & (online_share > 0), np.maximum(online_share, 0.7), online_share)
     online = rng_device.random(n) < online_share
     habit_kept = rng_device.random(n) >= 0.15
-    web = np.where(attack, rng_device.random(n) < 0.6, population.customer_prefers_web[customer] == habit_kept)
+    web = np.where(
+        attack, rng_device.random(n) < 0.6, population.customer_prefers_web[customer] == habit_kept
+    )
     contactless = population.customer_prefers_contactless[customer] == habit_kept
-    device = np.where(
-        online, np.where(web, _WEB, _APP), np.where(contactless, _CONTACTLESS, _CHIP)
-    ).astype(np.int64)
+    device = np.where(online, np.where(web, _WEB, _APP), np.where(contactless, _CONTACTLESS, _CHIP))
 
     # Amount: lognormal around the customer's typical ticket for the category; attacks run large.
     log_amount = (
@@ -424,7 +429,9 @@ def simulate_day(day: dt.date, config: SimulationConfig) -> pl.DataFrame:
         + 0.7 * (device == _WEB)
     )
     new_logit = (
-        _NEW_INTERCEPT + 3.4 * ((device == _CONTACTLESS) & _CONCEPT_CATEGORIES[category]) + 1.0 * (log_ratio < 0)
+        _NEW_INTERCEPT
+        + 3.4 * ((device == _CONTACTLESS) & _CONCEPT_CATEGORIES[category])
+        + 1.0 * (log_ratio < 0)
     )
     weight = effects.concept_weight
     logit = (1.0 - weight) * old_logit + weight * new_logit + _LOGIT_NOISE_SD * rng_fraud.standard_normal(n)

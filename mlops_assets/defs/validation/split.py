@@ -55,7 +55,7 @@ def _row_failures(frame: pl.DataFrame, day: date) -> pl.DataFrame:
             pl.col("index").cast(pl.UInt32).alias(ROW),
             pl.col("column"),
             pl.col("check"),
-            pl.col("failure_case").cast(pl.String),
+            pl.col("failure_case").cast(pl.String).fill_null("value is null"),
         )
     # pandera's `unique` flags every copy of a duplicated id; the first copy is the valid one,
     # only the later copies are rejected (they would double-count the payment downstream).
