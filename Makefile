@@ -17,9 +17,13 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 
 install: $(STAMP)
 
-## Simulate 60 days, materialize every asset for every partition, print what was produced.
-demo: install
+# The instance config travels with the repo; DAGSTER_HOME holds the copy Dagster reads.
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+## Simulate 60 days, materialize every asset for every partition, print what was produced.
+demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m mlops_assets.demo
 
 ## Headless Chromium for the UI test (Debian's package; Playwright drives it, never downloads a browser).
@@ -29,8 +33,7 @@ browser:
 test: install browser
 	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
-ui: install
-	mkdir -p $(DAGSTER_HOME)
+ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml
 
 lint: install

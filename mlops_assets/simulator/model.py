@@ -345,8 +345,9 @@ def simulate_day(day: dt.date, config: SimulationConfig) -> pl.DataFrame:
     population = population_for(config)
     effects = config.effects_on(day)
     n = rows_on(day, config)
-    # One independent stream per aspect, so that a drift knob changing one aspect leaves the others'
-    # draws untouched and a drifted day differs from its undrifted twin only where the drift acts.
+    # One independent stream per aspect, so that a drift knob acting on one aspect does not reshuffle the
+    # draws of the others: a drifted day keeps its undrifted twin's customers and times (unless the
+    # volume changes) and differs downstream of what the drift touches.
     (
         rng_customer,
         rng_attack,
