@@ -17,6 +17,7 @@ from mlops_assets.simulator import SimulationConfig, write_days
 
 DEMO_DAYS = 60
 DRIFT_AFTER_DAYS = 45
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 # The demo prints its own summary; step-level logs stay in the instance for the UI.
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -61,17 +62,16 @@ def run_demo(rows_per_day: int) -> None:
 
     from mlops_assets.definitions import defs  # after the environment is final
 
-    range_tags = {
-        "dagster/asset_partition_range_start": start.isoformat(),
-        "dagster/asset_partition_range_end": (end - timedelta(days=1)).isoformat(),
-    }
+    range_tags = {RANGE_START: start.isoformat(), RANGE_END: (end - timedelta(days=1)).isoformat()}
     with dg.DagsterInstance.get() as instance:
         for partitioned, keys in execution_layers(defs):
             names = ", ".join(k.to_user_string() for k in keys)
-            print(f"materializing {'partitions ' + start.isoformat() + '..' if partitioned else ''}"
-                  f"{(end - timedelta(days=1)).isoformat() if partitioned else 'unpartitioned'}: {names}")
+            scope = (
+                f"partitions {range_tags[RANGE_START]}..{range_tags[RANGE_END]}" if partitioned else "once"
+            )
+            print(f"materializing ({scope}): {names}")
             result = dg.materialize(
-                assets=[*defs.assets, *(defs.asset_checks or [])],
+                assets=[*(defs.assets or []), *(defs.asset_checks or [])],  # type: ignore[list-item]
                 resources=defs.resources,
                 selection=keys,
                 instance=instance,
@@ -87,7 +87,9 @@ def run_demo(rows_per_day: int) -> None:
         print(f"  lakehouse/{table.name}: {parts} partition(s)")
     print("\nBrowse the lineage, runs and checks: `make ui`, then open http://127.0.0.1:3000")
     print("Query the tables with DuckDB: notebooks/analyst_drift.ipynb, or")
-    print(f"  connect_lakehouse(Path('{settings.lakehouse_dir}')).sql('SELECT * FROM validated_transactions')")
+    print(
+        f"  connect_lakehouse(Path('{settings.lakehouse_dir}')).sql('SELECT * FROM validated_transactions')"
+    )
 
 
 def main() -> None:

@@ -49,7 +49,9 @@ def instance() -> Iterator[dg.DagsterInstance]:
         yield inst
 
 
-def land_days(settings: Settings, start: date, days: int, rows_per_day: int = 200, **drift: object) -> list[Path]:
+def land_days(
+    settings: Settings, start: date, days: int, rows_per_day: int = 200, **drift: object
+) -> list[Path]:
     """Simulate `days` days of landing files starting at `start`."""
     config = SimulationConfig(start=start, days=days, rows_per_day=rows_per_day, **drift)  # type: ignore[arg-type]
     return write_days(config, settings.data_dir, "parquet")

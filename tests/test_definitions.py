@@ -18,7 +18,11 @@ def test_dagster_definitions_validate_passes(settings) -> None:
     cli = Path(sys.executable).parent / "dagster"
     proc = subprocess.run(
         [str(cli), "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=REPO, capture_output=True, text=True, timeout=300, env=os.environ.copy(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ.copy(),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Validation successful" in proc.stdout + proc.stderr

@@ -19,7 +19,9 @@ def test_views_read_the_partitions_in_place_and_see_rewrites(settings, resources
     assert con.sql("SELECT count(*) FROM validated_transactions").fetchall() == [(100,)]
     # A run writes while the analyst's connection stays open: no lock, and the view sees new partitions.
     dg.materialize(assets, resources=resources, instance=instance, partition_key="2026-01-02")
-    by_day = con.sql("SELECT date::VARCHAR, count(*) FROM validated_transactions GROUP BY 1 ORDER BY 1").fetchall()
+    by_day = con.sql(
+        "SELECT date::VARCHAR, count(*) FROM validated_transactions GROUP BY 1 ORDER BY 1"
+    ).fetchall()
     assert by_day == [("2026-01-01", 100), ("2026-01-02", 100)]
     tables = {r[0] for r in con.sql("SHOW TABLES").fetchall()}
     assert {"raw_transactions", "validated_transactions", "quarantined_transactions"} <= tables

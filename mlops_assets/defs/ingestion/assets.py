@@ -1,6 +1,5 @@
 """`raw_transactions`: each day's landing files, typed and stamped with lineage, in the lakehouse."""
 
-
 import dagster as dg
 import polars as pl
 
@@ -45,7 +44,7 @@ def raw_transactions(
             "rows_per_partition": counts,
             "source_sha256": hashes,
             "bytes": files_size_bytes(written),
-            "parse_errors": combined["parse_error"].is_not_null().sum(),
+            "parse_errors": int(combined["parse_error"].is_not_null().sum()),
             "path": dg.MetadataValue.path(str(written[-1])),
             "preview": preview(combined),
         }

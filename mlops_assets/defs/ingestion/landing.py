@@ -139,7 +139,9 @@ def coerce_to_contract(frame: pl.DataFrame) -> pl.DataFrame:
         *(expr.alias(c) for c, expr in casts.items()),
         pl.concat_str(failures, separator="; ", ignore_nulls=True).alias(PARSE_ERROR_COLUMN),
     ).with_columns(
-        pl.when(pl.col(PARSE_ERROR_COLUMN) == "").then(None).otherwise(pl.col(PARSE_ERROR_COLUMN))
+        pl.when(pl.col(PARSE_ERROR_COLUMN) == "")
+        .then(None)
+        .otherwise(pl.col(PARSE_ERROR_COLUMN))
         .alias(PARSE_ERROR_COLUMN)
     )
 

@@ -1,7 +1,7 @@
 """`validated_transactions` and `quarantined_transactions`, split by the pandera schema, with checks."""
 
-
 from datetime import timedelta
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -36,18 +36,27 @@ QUARANTINED_TABLE = "quarantined_transactions"
         dg.AssetSpec(
             QUARANTINED_TABLE,
             deps=[RAW_TABLE],
-            description="Every rejected row, unchanged, with the failed columns, rules and a readable reason.",
+            description="Every rejected row, unchanged, with failed columns, rules and a readable reason.",
             group_name="validation",
             kinds={"pandera", "polars", "parquet"},
         ),
     ],
     check_specs=[
-        dg.AssetCheckSpec("schema_pass_rate", asset=VALIDATED_TABLE,
-                          description=f"At least {MIN_PASS_RATE:.0%} of raw rows pass the schema."),
-        dg.AssetCheckSpec("volume_vs_trailing_days", asset=VALIDATED_TABLE,
-                          description=f"Valid rows within 0.5x-2x the median of the {TRAILING_DAYS} days before."),
-        dg.AssetCheckSpec("null_rates", asset=VALIDATED_TABLE,
-                          description=f"Every required raw column has at most {MAX_NULL_RATE:.0%} nulls."),
+        dg.AssetCheckSpec(
+            "schema_pass_rate",
+            asset=VALIDATED_TABLE,
+            description=f"At least {MIN_PASS_RATE:.0%} of raw rows pass the schema.",
+        ),
+        dg.AssetCheckSpec(
+            "volume_vs_trailing_days",
+            asset=VALIDATED_TABLE,
+            description=f"Valid rows within 0.5x-2x the median of the {TRAILING_DAYS} days before.",
+        ),
+        dg.AssetCheckSpec(
+            "null_rates",
+            asset=VALIDATED_TABLE,
+            description=f"Every required raw column has at most {MAX_NULL_RATE:.0%} nulls.",
+        ),
     ],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -56,7 +65,7 @@ def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, la
     """Validate each day's raw rows; valid + quarantined == raw, row for row."""
     days = partition_days(context)
     valid_frames, quarantined_frames, failure_frames = [], [], []
-    per_day: list[dict[str, object]] = []
+    per_day: list[dict[str, Any]] = []
     worst_nulls: dict[str, float] = {}
     for day in days:
         raw = lakehouse.read_partition(RAW_TABLE, day)
@@ -68,14 +77,23 @@ def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, la
         failure_frames.append(result.failures)
         for column, rate in null_rates(raw).items():
             worst_nulls[column] = max(rate, worst_nulls.get(column, 0.0))
-        per_day.append({"day": day, "raw": raw.height, "valid": result.valid.height,
-                        "quarantined": result.quarantined.height, "pass_rate": round(result.pass_rate, 4)})
+        per_day.append(
+            {
+                "day": day,
+                "raw": raw.height,
+                "valid": result.valid.height,
+                "quarantined": result.quarantined.height,
+                "pass_rate": round(result.pass_rate, 4),
+            }
+        )
 
     # Volume judged after writing, so each day of a single-run backfill sees the days before it.
     for row in per_day:
         day = row["day"]
-        trailing = [lakehouse.read_partition_row_count(VALIDATED_TABLE, day - timedelta(days=i))
-                    for i in range(1, TRAILING_DAYS + 1)]
+        trailing = [
+            lakehouse.read_partition_row_count(VALIDATED_TABLE, day - timedelta(days=i))
+            for i in range(1, TRAILING_DAYS + 1)
+        ]
         verdict = volume_verdict(int(row["valid"]), [n for n in trailing if n is not None])
         row["volume_ratio"] = None if verdict.ratio is None else round(verdict.ratio, 3)
         row["volume_ok"] = verdict.passed
@@ -83,7 +101,7 @@ def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, la
     summary = pl.DataFrame(per_day)
     valid, quarantined = pl.concat(valid_frames), pl.concat(quarantined_frames)
     failures = failure_summary(pl.concat(failure_frames))
-    min_pass_rate = float(summary["pass_rate"].min())
+    min_pass_rate = float(summary["pass_rate"].min())  # type: ignore[arg-type]
     bad_volume_days = summary.filter(~pl.col("volume_ok"))["day"].cast(pl.String).to_list()
     high_nulls = {c: r for c, r in worst_nulls.items() if r > MAX_NULL_RATE}
 
@@ -105,18 +123,32 @@ def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, la
         },
     )
     yield dg.AssetCheckResult(
-        check_name="schema_pass_rate", asset_key=VALIDATED_TABLE, passed=min_pass_rate >= MIN_PASS_RATE,
-        metadata={"min_pass_rate": min_pass_rate, "threshold": MIN_PASS_RATE,
-                  "failures_by_rule": dg.MetadataValue.md(markdown_table(failures, max_rows=20))},
+        check_name="schema_pass_rate",
+        asset_key=VALIDATED_TABLE,
+        passed=min_pass_rate >= MIN_PASS_RATE,
+        metadata={
+            "min_pass_rate": min_pass_rate,
+            "threshold": MIN_PASS_RATE,
+            "failures_by_rule": dg.MetadataValue.md(markdown_table(failures, max_rows=20)),
+        },
     )
     yield dg.AssetCheckResult(
-        check_name="volume_vs_trailing_days", asset_key=VALIDATED_TABLE, passed=not bad_volume_days,
-        metadata={"days_out_of_bounds": bad_volume_days,
-                  "per_partition": dg.MetadataValue.md(markdown_table(
-                      summary.select("day", "valid", "volume_ratio", "volume_ok"), max_rows=400))},
+        check_name="volume_vs_trailing_days",
+        asset_key=VALIDATED_TABLE,
+        passed=not bad_volume_days,
+        metadata={
+            "days_out_of_bounds": bad_volume_days,
+            "per_partition": dg.MetadataValue.md(
+                markdown_table(summary.select("day", "valid", "volume_ratio", "volume_ok"), max_rows=400)
+            ),
+        },
     )
     yield dg.AssetCheckResult(
-        check_name="null_rates", asset_key=VALIDATED_TABLE, passed=not high_nulls,
-        metadata={"max_null_rate_by_column": {c: round(r, 5) for c, r in worst_nulls.items()},
-                  "columns_over_threshold": sorted(high_nulls)},
+        check_name="null_rates",
+        asset_key=VALIDATED_TABLE,
+        passed=not high_nulls,
+        metadata={
+            "max_null_rate_by_column": {c: round(r, 5) for c, r in worst_nulls.items()},
+            "columns_over_threshold": sorted(high_nulls),
+        },
     )

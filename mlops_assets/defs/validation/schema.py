@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 import pandera.polars as pa
-import polars as pl
 
 from mlops_assets.domain import (
     COUNTRY_CODE_PATTERN,

@@ -40,8 +40,9 @@ def _row_failures(frame: pl.DataFrame, day: date) -> pl.DataFrame:
     """Failed (row, column, check) triples from pandera, plus the ingestion parse errors."""
     try:
         transaction_schema(day).validate(frame, lazy=True)
-        cases = pl.DataFrame(schema={ROW: pl.UInt32, "column": pl.String, "check": pl.String,
-                                     "failure_case": pl.String})
+        cases = pl.DataFrame(
+            schema={ROW: pl.UInt32, "column": pl.String, "check": pl.String, "failure_case": pl.String}
+        )
     except pa.errors.SchemaErrors as exc:
         raw_cases = exc.failure_cases
         table_level = raw_cases.filter(pl.col("index").is_null())
@@ -87,11 +88,21 @@ def split_transactions(raw: pl.DataFrame, day: date) -> ValidationResult:
     )
     joined = frame.join(reasons, on=ROW, how="left")
     is_bad = pl.col("quarantine_reason").is_not_null()
-    valid = joined.filter(~is_bad).drop(ROW, "failed_columns", "failed_checks", "quarantine_reason",
-                                        PARSE_ERROR_COLUMN)
-    quarantined = joined.filter(is_bad).drop(ROW).with_columns(
-        pl.lit(day).alias("partition_date"),
-        pl.format("partition {}: file {}: row {}: {}", pl.lit(day.isoformat()), "source_file",
-                  "source_row", "quarantine_reason").alias("quarantine_reason"),
+    valid = joined.filter(~is_bad).drop(
+        ROW, "failed_columns", "failed_checks", "quarantine_reason", PARSE_ERROR_COLUMN
+    )
+    quarantined = (
+        joined.filter(is_bad)
+        .drop(ROW)
+        .with_columns(
+            pl.lit(day).alias("partition_date"),
+            pl.format(
+                "partition {}: file {}: row {}: {}",
+                pl.lit(day.isoformat()),
+                "source_file",
+                "source_row",
+                "quarantine_reason",
+            ).alias("quarantine_reason"),
+        )
     )
     return ValidationResult(valid=valid, quarantined=quarantined, failures=failures)

@@ -53,7 +53,9 @@ def test_missing_landing_folder_names_partition_and_folder(tmp_path: Path) -> No
 def test_truncated_parquet_names_the_file(tmp_path: Path) -> None:
     path = _land(tmp_path, _day_frame(), "t.parquet")
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(LandingFileError, match=r"partition 2026-01-10: file 2026-01-10/t.parquet: cannot be read"):
+    with pytest.raises(
+        LandingFileError, match=r"partition 2026-01-10: file 2026-01-10/t.parquet: cannot be read"
+    ):
         ingest_day(tmp_path, DAY)
 
 
@@ -83,7 +85,9 @@ def test_csv_with_a_wrong_type_keeps_the_row_with_a_parse_error(tmp_path: Path) 
 
 def test_missing_required_column_names_the_column(tmp_path: Path) -> None:
     _land(tmp_path, _day_frame().drop("merchant_id"), "x.parquet")
-    with pytest.raises(LandingFileError, match=r"file 2026-01-10/x.parquet: column merchant_id: rule 'required column'"):
+    with pytest.raises(
+        LandingFileError, match=r"file 2026-01-10/x.parquet: column merchant_id: rule 'required column'"
+    ):
         ingest_day(tmp_path, DAY)
 
 

@@ -30,7 +30,10 @@ def _raw(frame: pl.DataFrame) -> pl.DataFrame:
 
 def _with(row: int, **values: object) -> pl.DataFrame:
     return BASE.with_columns(
-        pl.when(pl.int_range(pl.len()) == row).then(pl.lit(v, dtype=BASE.schema[c])).otherwise(pl.col(c)).alias(c)
+        pl.when(pl.int_range(pl.len()) == row)
+        .then(pl.lit(v, dtype=BASE.schema[c]))
+        .otherwise(pl.col(c))
+        .alias(c)
         for c, v in values.items()
     )
 
@@ -45,7 +48,11 @@ def _with(row: int, **values: object) -> pl.DataFrame:
         ({"device": "fax"}, "device", "isin"),
         ({"country": "Germany"}, "country", "str_matches"),
         ({"event_timestamp": datetime(2026, 1, 11, 0, 0, tzinfo=UTC)}, "event_timestamp", "less_than"),
-        ({"event_timestamp": datetime(2026, 1, 9, 23, 59, tzinfo=UTC)}, "event_timestamp", "greater_than_or_equal_to"),
+        (
+            {"event_timestamp": datetime(2026, 1, 9, 23, 59, tzinfo=UTC)},
+            "event_timestamp",
+            "greater_than_or_equal_to",
+        ),
         ({"is_fraud": 3}, "is_fraud", "isin"),
     ],
 )
@@ -57,7 +64,9 @@ def test_each_rule_quarantines_only_the_bad_row_with_its_reason(values: dict, co
     assert row["transaction_id"] == BASE["transaction_id"][7]
     assert row["failed_columns"] == column
     assert row["failed_checks"].startswith(rule)
-    assert row["quarantine_reason"].startswith(f"partition 2026-01-10: file 2026-01-10/f.parquet: row 7: column {column}: rule {rule}")
+    assert row["quarantine_reason"].startswith(
+        f"partition 2026-01-10: file 2026-01-10/f.parquet: row 7: column {column}: rule {rule}"
+    )
 
 
 def test_duplicate_ids_keep_the_first_copy_and_quarantine_the_rest() -> None:
@@ -72,10 +81,18 @@ def test_duplicate_ids_keep_the_first_copy_and_quarantine_the_rest() -> None:
 
 def test_parse_errors_are_quarantined_with_the_original_value() -> None:
     text = BASE.with_columns(pl.col("amount_eur").cast(pl.String))
-    text = text.with_columns(pl.when(pl.int_range(pl.len()) == 2).then(pl.lit("abc")).otherwise(pl.col("amount_eur")).alias("amount_eur"))
+    text = text.with_columns(
+        pl.when(pl.int_range(pl.len()) == 2)
+        .then(pl.lit("abc"))
+        .otherwise(pl.col("amount_eur"))
+        .alias("amount_eur")
+    )
     result = split_transactions(_raw(text), DAY)
     assert result.quarantined.height == 1
-    assert "column amount_eur: rule parse_type failed (expected Float64, got 'abc')" in result.quarantined["quarantine_reason"][0]
+    assert (
+        "column amount_eur: rule parse_type failed (expected Float64, got 'abc')"
+        in result.quarantined["quarantine_reason"][0]
+    )
 
 
 def test_empty_day_is_valid_and_passes() -> None:
@@ -105,7 +122,10 @@ def test_valid_plus_quarantined_is_raw_row_for_row(changes: list[tuple[int, str]
             "dup_id": {"transaction_id": BASE["transaction_id"][0]},
         }[kind]
         frame = frame.with_columns(
-            pl.when(pl.int_range(pl.len()) == row).then(pl.lit(v, dtype=BASE.schema[c])).otherwise(pl.col(c)).alias(c)
+            pl.when(pl.int_range(pl.len()) == row)
+            .then(pl.lit(v, dtype=BASE.schema[c]))
+            .otherwise(pl.col(c))
+            .alias(c)
             for c, v in values.items()
         )
     raw = _raw(frame)

@@ -17,8 +17,10 @@ START = date(2026, 1, 1)
 
 
 def _range_tags(start: date, end: date) -> dict[str, str]:
-    return {"dagster/asset_partition_range_start": start.isoformat(),
-            "dagster/asset_partition_range_end": end.isoformat()}
+    return {
+        "dagster/asset_partition_range_start": start.isoformat(),
+        "dagster/asset_partition_range_end": end.isoformat(),
+    }
 
 
 def _check(result: dg.ExecuteInProcessResult, name: str) -> dg.AssetCheckEvaluation:
@@ -40,26 +42,43 @@ def test_one_partition_flows_through_with_metadata_and_passing_checks(settings, 
     assert pl.read_parquet(partition_path(lake, "validated_transactions", date(2026, 1, 2))).height == 150
 
 
-def test_rematerializing_replaces_the_partition_and_leaves_no_temp_files(settings, resources, instance) -> None:
+def test_rematerializing_replaces_the_partition_and_leaves_no_temp_files(
+    settings, resources, instance
+) -> None:
     land_days(settings, START, 1, rows_per_day=120)
     for _ in range(2):
-        assert dg.materialize(ASSETS, resources=resources, instance=instance, partition_key="2026-01-01").success
+        assert dg.materialize(
+            ASSETS, resources=resources, instance=instance, partition_key="2026-01-01"
+        ).success
     folder = settings.lakehouse_dir / "raw_transactions" / "date=2026-01-01"
     assert [p.name for p in folder.iterdir()] == ["part-0.parquet"]
     assert pl.read_parquet(folder / "part-0.parquet").height == 120
 
 
-def test_single_run_backfill_flags_the_volume_drop_and_quarantines_bad_rows(settings, resources, instance) -> None:
-    land_days(settings, START, 10, rows_per_day=200, drift_start=START + timedelta(days=9), drift_kinds=("volume_drop",))
+def test_single_run_backfill_flags_the_volume_drop_and_quarantines_bad_rows(
+    settings, resources, instance
+) -> None:
+    land_days(
+        settings,
+        START,
+        10,
+        rows_per_day=200,
+        drift_start=START + timedelta(days=9),
+        drift_kinds=("volume_drop",),
+    )
     # A user's own file with two bad rows lands beside the simulator's on the last day.
     day = START + timedelta(days=9)
     own = pl.read_parquet(next((settings.landing_dir / day.isoformat()).glob("*.parquet"))).head(2)
-    own = own.with_columns(pl.col("transaction_id") + "-own", pl.Series("amount_eur", [-1.0, 5.0]),
-                           pl.Series("merchant_category", ["grocery", "casino"]))
+    own = own.with_columns(
+        pl.col("transaction_id") + "-own",
+        pl.Series("amount_eur", [-1.0, 5.0]),
+        pl.Series("merchant_category", ["grocery", "casino"]),
+    )
     own.write_csv(settings.landing_dir / day.isoformat() / "partner_upload.csv")
 
-    result = dg.materialize(ASSETS, resources=resources, instance=instance,
-                            tags=_range_tags(START, START + timedelta(days=9)))
+    result = dg.materialize(
+        ASSETS, resources=resources, instance=instance, tags=_range_tags(START, START + timedelta(days=9))
+    )
     assert result.success
     assert len(instance.get_runs()) == 1
     volume = _check(result, "volume_vs_trailing_days")
@@ -67,7 +86,9 @@ def test_single_run_backfill_flags_the_volume_drop_and_quarantines_bad_rows(sett
     assert volume.metadata["days_out_of_bounds"].value == [day.isoformat()]
     quarantined = pl.read_parquet(partition_path(settings.lakehouse_dir, "quarantined_transactions", day))
     assert sorted(quarantined["failed_columns"].to_list()) == ["amount_eur", "merchant_category"]
-    assert all("file " + day.isoformat() + "/partner_upload.csv" in r for r in quarantined["quarantine_reason"])
+    assert all(
+        "file " + day.isoformat() + "/partner_upload.csv" in r for r in quarantined["quarantine_reason"]
+    )
     raw = pl.read_parquet(partition_path(settings.lakehouse_dir, "raw_transactions", day))
     valid = pl.read_parquet(partition_path(settings.lakehouse_dir, "validated_transactions", day))
     assert valid.height + quarantined.height == raw.height
@@ -75,8 +96,9 @@ def test_single_run_backfill_flags_the_volume_drop_and_quarantines_bad_rows(sett
 
 def test_missing_landing_day_fails_the_run_naming_the_partition(settings, resources, instance) -> None:
     land_days(settings, START, 1)
-    result = dg.materialize(ASSETS, resources=resources, instance=instance, partition_key="2026-01-05",
-                            raise_on_error=False)
+    result = dg.materialize(
+        ASSETS, resources=resources, instance=instance, partition_key="2026-01-05", raise_on_error=False
+    )
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "partition 2026-01-05: no landing files" in failure.step_failure_data.error.cause.message
