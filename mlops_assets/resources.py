@@ -115,10 +115,37 @@ def connect_lakehouse(root: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+class ReportsResource(dg.ConfigurableResource):
+    """The folder for Evidently reports (HTML + JSON) and other human-facing documents."""
+
+    root: str
+
+    def report_path(self, report: str, day: date, suffix: str = ".html") -> Path:
+        """`<root>/<report>/<YYYY-MM-DD><suffix>`; the folder is created."""
+        folder = Path(self.root) / report
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{day.isoformat()}{suffix}"
+
+
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """Every resource the code location binds, configured from the settings."""
     return {
         "landing": LandingZoneResource(root=str(settings.landing_dir)),
         "lakehouse": LakehouseResource(root=str(settings.lakehouse_dir)),
         "duckdb": DuckDBLakehouseResource(lakehouse_root=str(settings.lakehouse_dir)),
+        "reports": ReportsResource(root=str(settings.reports_dir)),
+        "feast": _feast_resource(settings),
     }
+
+
+def _feast_resource(settings: Settings) -> dg.ConfigurableResource:
+    # Imported here: the Feast resource lives with the feature stage that owns the feature repo.
+    from mlops_assets.defs.features.feast_resource import FeastResource
+    from mlops_assets.settings import REPO_ROOT
+
+    return FeastResource(
+        repo_path=str(REPO_ROOT / "feature_repo"),
+        feast_dir=str(settings.feast_dir),
+        lakehouse_dir=str(settings.lakehouse_dir),
+        redis_url=settings.redis_url,
+    )

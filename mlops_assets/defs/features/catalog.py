@@ -9,7 +9,12 @@ from typing import Final
 from mlops_assets.domain import HOME_COUNTRY
 
 # Rolling windows of the customer aggregates, as (suffix, polars duration).
-CUSTOMER_WINDOWS: Final[tuple[tuple[str, str], ...]] = (("1h", "1h"), ("24h", "24h"), ("7d", "7d"), ("30d", "30d"))
+CUSTOMER_WINDOWS: Final[tuple[tuple[str, str], ...]] = (
+    ("1h", "1h"),
+    ("24h", "24h"),
+    ("7d", "7d"),
+    ("30d", "30d"),
+)
 
 CUSTOMER_FEATURES: Final[tuple[str, ...]] = (
     *(

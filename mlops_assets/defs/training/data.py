@@ -8,7 +8,7 @@ uses. Nothing is shuffled across time, so no model ever sees a day later than th
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -59,12 +59,18 @@ def day_window(frame: pl.DataFrame) -> tuple[date, date]:
 
 
 def check_training_frame(
-    frame: pl.DataFrame, features: Sequence[str], min_rows: int, min_positives: int, name: str = "training"
+    frame: pl.DataFrame,
+    features: Sequence[str],
+    min_rows: int,
+    min_positives: int,
+    name: str = "training",
+    nullable: Collection[str] = (),
 ) -> None:
     """Raise `TrainingDataError` for data no model should be trained or judged on.
 
-    Refuses missing columns, too few rows, a single class, too few fraud cases, and NaN, infinite or
-    null feature values (LightGBM would silently treat them as missing and torch would emit NaN losses).
+    Refuses missing columns, too few rows, a single class, too few fraud cases, NaN or infinite feature
+    values (a bug upstream: LightGBM would silently treat them as missing and torch would emit NaN
+    losses), and nulls outside the `nullable` features (those are null where undefined, by contract).
     """
     missing = [c for c in (*features, LABEL, TIMESTAMP) if c not in frame.columns]
     if missing:
@@ -87,14 +93,18 @@ def check_training_frame(
         series = frame.get_column(column)
         if not series.dtype.is_numeric():
             raise TrainingDataError(f"{name} data: feature {column} is {series.dtype}, expected numeric")
-        count = series.null_count()
+        problems = []
         if series.dtype.is_float():
-            count += int((~series.is_finite()).sum())
-        if count:
-            bad[column] = count
+            nan, inf = int(series.is_nan().sum()), int(series.is_infinite().sum())
+            problems += [f"{nan} NaN"] if nan else []
+            problems += [f"{inf} infinite"] if inf else []
+        if column not in nullable and series.null_count():
+            problems.append(f"{series.null_count()} null")
+        if problems:
+            bad[column] = ", ".join(problems)
     if bad:
-        detail = ", ".join(f"{c}: {n} rows" for c, n in bad.items())
-        raise TrainingDataError(f"{name} data: NaN, infinite or null feature values ({detail})")
+        detail = "; ".join(f"{c}: {p}" for c, p in bad.items())
+        raise TrainingDataError(f"{name} data: invalid feature values ({detail})")
 
 
 def split_by_time(frame: pl.DataFrame, config: SplitConfig) -> TimeSplit:
@@ -125,19 +135,21 @@ def split_by_time(frame: pl.DataFrame, config: SplitConfig) -> TimeSplit:
     )
 
 
-def prepare_splits(frame: pl.DataFrame, features: Sequence[str], config: SplitConfig) -> TimeSplit:
+def prepare_splits(
+    frame: pl.DataFrame, features: Sequence[str], config: SplitConfig, nullable: Collection[str] = ()
+) -> TimeSplit:
     """Check the whole window, split it by time, then check each part can train or judge a model."""
-    check_training_frame(frame, features, config.min_rows, config.min_positives)
+    check_training_frame(frame, features, config.min_rows, config.min_positives, nullable=nullable)
     split = split_by_time(frame, config)
     # Validation and holdout need both classes for AUCs; fewer rows are fine there.
-    check_training_frame(split.train, features, 1, max(1, config.min_positives // 2), "train")
-    check_training_frame(split.validation, features, 1, 1, "validation")
-    check_training_frame(split.holdout, features, 1, 1, "holdout")
+    check_training_frame(split.train, features, 1, max(1, config.min_positives // 2), "train", nullable)
+    check_training_frame(split.validation, features, 1, 1, "validation", nullable)
+    check_training_frame(split.holdout, features, 1, 1, "holdout", nullable)
     return split
 
 
 def feature_matrix(frame: pl.DataFrame, features: Sequence[str]) -> np.ndarray:
-    """The features as a C-contiguous float32 matrix, columns in the given order."""
+    """The features as a C-contiguous float32 matrix, columns in the given order; nulls become NaN."""
     return np.ascontiguousarray(frame.select([pl.col(c).cast(pl.Float32) for c in features]).to_numpy())
 
 
@@ -147,11 +159,11 @@ def labels(frame: pl.DataFrame) -> np.ndarray:
 
 
 def partition_hashes(frame: pl.DataFrame) -> dict[str, str]:
-    """A content hash per UTC day of data: independent of row order and of how the file was written."""
+    """A content hash per UTC day: independent of row order and file layout (stable for the pinned polars)."""
     hashes: dict[str, str] = {}
     with_day = frame.with_columns(pl.col(TIMESTAMP).dt.date().alias(DAY))
     for (day,), part in with_day.sort(DAY).group_by(DAY, maintain_order=True):
-        row_hashes = np.sort(part.drop(DAY).hash_rows(seed=0, seed_1=1, seed_2=2, seed_3=3).to_numpy())
+        row_hashes = np.sort(part.drop(DAY).hash_rows(seed=0).to_numpy())
         hashes[day.isoformat()] = hashlib.sha256(row_hashes.tobytes()).hexdigest()[:16]
     return hashes
 

@@ -13,13 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-from sklearn.metrics import (
-    average_precision_score,
-    brier_score_loss,
-    log_loss,
-    precision_recall_curve,
-    roc_auc_score,
-)
 
 from mlops_assets.defs.training.data import LABEL, SLICE_COLUMNS
 
@@ -93,6 +86,8 @@ def recall_at_precision(y: np.ndarray, p: np.ndarray, target: float) -> tuple[fl
 
     Returns (0.0, 1.0) when no threshold reaches the target precision.
     """
+    from sklearn.metrics import precision_recall_curve  # sklearn costs ~1 s to import: not at load time
+
     precision, recall, thresholds = precision_recall_curve(y, p)
     # precision/recall have one more entry than thresholds (the final point at recall 0).
     ok = precision[:-1] >= target
@@ -110,6 +105,8 @@ def evaluate(
     min_slice_positives: int = MIN_SLICE_POSITIVES,
 ) -> Evaluation:
     """Score quality of `scores` (fraud probabilities) against the frame's labels, overall and by slice."""
+    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
     y = frame.get_column(LABEL).cast(pl.Int32).to_numpy()
     p = np.clip(np.asarray(scores, dtype=np.float64), EPS, 1 - EPS)
     if len(np.unique(y)) < 2:

@@ -1,23 +1,25 @@
 """The neural family: a small MLP for tabular features, CPU only, seeded and early-stopped.
 
-Standardization lives inside the module (buffers fitted on the training rows), so the registered model
-takes raw features, exactly like the LightGBM one, and no scaler can get lost between training and
-serving. `forward` returns probabilities (what the registry serves); training uses `logits`.
+Missing-value filling and standardization live inside the module (buffers fitted on the training
+rows), so the registered model takes raw features with NaN for undefined values, exactly like the
+LightGBM one, and no scaler can get lost between training and serving. `forward` returns
+probabilities (what the registry serves); training uses `logits`.
 
-Loading a registered torch model unpickles `FraudMLP` by its import path, so it needs this package
-importable (it always is inside the platform).
+The registry stores the module in MLflow's default `pt2` format (`torch.export`): a traced graph, no
+pickle, so loading it needs neither this class nor any code from this package.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import average_precision_score
 
 from mlops_assets.defs.training.models import TORCH, TrainedModel, feature_tuple, positive_weight
 
@@ -41,15 +43,18 @@ class TorchParams:
     num_threads: int = 2
 
 
-def _module_class() -> Any:
+@functools.cache
+def fraud_mlp_class() -> Any:
+    """The `FraudMLP` module class, built on first use so that importing this module skips torch."""
     import torch
     from torch import nn
 
     class FraudMLP(nn.Module):
-        """Standardize, clip, then a ReLU MLP with one logit out."""
+        """Fill missing values, standardize, clip, then a ReLU MLP with one logit out."""
 
         def __init__(self, n_features: int, hidden: Sequence[int], dropout: float) -> None:
             super().__init__()
+            self.register_buffer("fill", torch.zeros(n_features))
             self.register_buffer("mean", torch.zeros(n_features))
             self.register_buffer("std", torch.ones(n_features))
             layers: list[nn.Module] = []
@@ -61,32 +66,22 @@ def _module_class() -> Any:
             self.net = nn.Sequential(*layers)
 
         def logits(self, x: torch.Tensor) -> torch.Tensor:
+            x = torch.where(torch.isnan(x), self.fill, x)
             z = ((x - self.mean) / self.std).clamp(-CLIP, CLIP)
             return self.net(z).squeeze(-1)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return torch.sigmoid(self.logits(x))
 
-    FraudMLP.__module__ = __name__
-    FraudMLP.__qualname__ = "FraudMLP"
     return FraudMLP
-
-
-def __getattr__(name: str) -> Any:
-    # `FraudMLP` is built on first access so that importing this module does not import torch
-    # (unpickling a registered model looks the class up here by name).
-    if name == "FraudMLP":
-        cls = _module_class()
-        globals()["FraudMLP"] = cls
-        return cls
-    raise AttributeError(name)
 
 
 def torch_predictor(module: Any, num_threads: int = 2):
     """A predict function (float32 matrix -> probabilities) for a module in eval mode."""
     import torch
 
-    module.eval()
+    with contextlib.suppress(NotImplementedError):  # a loaded torch.export module refuses eval()
+        module.eval()
 
     def predict(x: np.ndarray) -> np.ndarray:
         torch.set_num_threads(num_threads)
@@ -103,9 +98,15 @@ def train_torch(
     y_valid: np.ndarray,
     features: Sequence[str],
     params: TorchParams | None = None,
+    fill_values: Mapping[str, float] | None = None,
 ) -> TrainedModel:
-    """Fit the MLP with AdamW and a weighted BCE loss; keep the epoch with the best validation PR AUC."""
+    """Fit the MLP with AdamW and a weighted BCE loss; keep the epoch with the best validation PR AUC.
+
+    NaN inputs (features undefined for a row) are replaced by `fill_values[feature]`, or by the training
+    mean of the feature when it has no fill value.
+    """
     import torch
+    from sklearn.metrics import average_precision_score
 
     params = params or TorchParams()
     features = feature_tuple(features)
@@ -115,12 +116,18 @@ def train_torch(
 
     x = torch.from_numpy(np.ascontiguousarray(x_train, dtype=np.float32))
     y = torch.from_numpy(y_train.astype(np.float32))
-    model = __getattr__("FraudMLP")(x.shape[1], params.hidden, params.dropout)
+    model = fraud_mlp_class()(x.shape[1], params.hidden, params.dropout)
+    means = np.nan_to_num(np.nanmean(x_train, axis=0, dtype=np.float64))
+    fill = [(fill_values or {}).get(f, float(m)) for f, m in zip(features, means, strict=True)]
+    model.fill.copy_(torch.tensor(fill, dtype=torch.float32))
+    x = torch.where(torch.isnan(x), model.fill, x)
     model.mean.copy_(x.mean(dim=0))
     model.std.copy_(x.std(dim=0).clamp_min(STD_FLOOR))
     pos_weight = positive_weight(y_train, params.class_weighting)
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay
+    )
     predict = torch_predictor(model, params.num_threads)
 
     best_score, best_epoch, best_state, stale = -1.0, 0, copy.deepcopy(model.state_dict()), 0
@@ -136,7 +143,7 @@ def train_torch(
             loss = loss_fn(model.logits(x[idx]), y[idx])
             loss.backward()
             optimizer.step()
-            total += float(loss)
+            total += loss.item()
             batches += 1
         score = float(average_precision_score(y_valid, predict(x_valid)))
         history["train_loss"].append(total / max(batches, 1))
@@ -154,7 +161,11 @@ def train_torch(
         family=TORCH,
         model=model,
         features=features,
-        params={**asdict(params), "hidden": "x".join(map(str, params.hidden)), "pos_weight": round(pos_weight, 4)},
+        params={
+            **asdict(params),
+            "hidden": "x".join(map(str, params.hidden)),
+            "pos_weight": round(pos_weight, 4),
+        },
         predict=torch_predictor(model, params.num_threads),
         best_iteration=best_epoch,
         train_seconds=seconds,

@@ -1,0 +1,79 @@
+"""Declarative automation and freshness policies, applied centrally to the assets of every stage.
+
+`apply_automation(defs)` is called once from `definitions.py`. It sets:
+- `AutomationCondition.eager()` on the daily flow below raw data (validated, quarantined, customer and
+  merchant features, online features, batch predictions, drift report), so a new raw partition flows
+  down on its own; an `AutomationConditionSensorDefinition` evaluates them (running by default);
+- `FreshnessPolicy.time_window` on `raw_transactions` and `validated_transactions` (a day of data is
+  expected daily: warn after 26 h, fail after 36 h without a new materialization) and on the model
+  (`fraud_model/*`: warn after 7 days, fail after 14), whose FAIL the retraining sensor acts on.
+`raw_transactions` itself is started by `landing_files_sensor` (files arriving), not by a condition;
+training and promotion are started by `retraining_sensor`, never eagerly (a model is not retrained
+because a day of features arrived).
+"""
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+import dagster as dg
+
+DAILY_FLOW: tuple[str, ...] = (
+    "validated_transactions",
+    "quarantined_transactions",
+    "customer_features",
+    "merchant_features",
+    "online_features",
+    "batch_predictions",
+    "drift_report",
+)
+DAILY_DATA: tuple[str, ...] = ("raw_transactions", "validated_transactions")
+MODEL_PREFIX = "fraud_model"
+AUTOMATION_SENSOR = "daily_flow_automation"
+
+DAILY_DATA_FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(hours=36), warn_window=timedelta(hours=26)
+)
+MODEL_FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(days=14), warn_window=timedelta(days=7)
+)
+
+
+def _keys(names: Iterable[str]) -> set[dg.AssetKey]:
+    return {dg.AssetKey(n) for n in names}
+
+
+def _with_policies(spec: dg.AssetSpec) -> dg.AssetSpec:
+    if spec.key in _keys(DAILY_FLOW):
+        spec = spec.replace_attributes(automation_condition=dg.AutomationCondition.eager())
+    if spec.key in _keys(DAILY_DATA):
+        spec = spec.replace_attributes(freshness_policy=DAILY_DATA_FRESHNESS)
+    if spec.key.path[0] == MODEL_PREFIX:
+        spec = spec.replace_attributes(freshness_policy=MODEL_FRESHNESS)
+    return spec
+
+
+def automation_sensor() -> dg.AutomationConditionSensorDefinition:
+    """Evaluates the eager conditions of the daily flow (runs by default, every 30 s)."""
+    return dg.AutomationConditionSensorDefinition(
+        AUTOMATION_SENSOR,
+        target=dg.AssetSelection.assets(*DAILY_FLOW),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+        description="Materializes each new day through validation, features, scoring and drift.",
+    )
+
+
+def apply_automation(defs: dg.Definitions) -> dg.Definitions:
+    """`defs` with automation conditions and freshness policies on the specs, plus the automation sensor.
+
+    Assets that are not in `defs` (a stage not built yet) are simply not touched.
+    """
+    present = {key for key in defs.resolve_all_asset_keys()}
+    wanted = (_keys(DAILY_FLOW) | _keys(DAILY_DATA)) & present
+    wanted |= {key for key in present if key.path[0] == MODEL_PREFIX}
+    mapped = (
+        defs.map_asset_specs(func=_with_policies, selection=dg.AssetSelection.assets(*wanted))
+        if wanted
+        else defs
+    )
+    return dg.Definitions.merge(mapped, dg.Definitions(sensors=[automation_sensor()]))

@@ -1,0 +1,113 @@
+"""The Evidently 0.7 data-drift report for one partition: the HTML an analyst opens, plus its JSON.
+
+Evidently is the human-facing view (distributions, per-column plots); the statistics that drive the
+checks are our own (`drift.py`), because Evidently costs tens of seconds on a million rows. The
+reference is sampled to a bounded size before Evidently sees it, so a report costs about the same
+whatever the size of the training window.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import polars as pl
+
+REFERENCE_SAMPLE_ROWS: Final[int] = 5_000
+SAMPLE_SEED: Final[int] = 0
+
+
+@dataclass(frozen=True)
+class EvidentlyResult:
+    """Where the report went and what Evidently itself concluded."""
+
+    html_path: Path
+    json_path: Path
+    drifted_columns: int | None
+    drift_share: float | None
+    reference_rows: int
+    current_rows: int
+
+
+def bounded_sample(
+    frame: pl.DataFrame, rows: int = REFERENCE_SAMPLE_ROWS, seed: int = SAMPLE_SEED
+) -> pl.DataFrame:
+    """At most `rows` rows, drawn reproducibly (the same reference gives the same sample)."""
+    return frame if frame.height <= rows else frame.sample(n=rows, seed=seed)
+
+
+def _dataset(frame: pl.DataFrame, numeric: Sequence[str], categorical: Sequence[str]) -> Any:
+    from evidently import DataDefinition, Dataset
+
+    columns = [c for c in (*numeric, *categorical) if c in frame.columns]
+    definition = DataDefinition(
+        numerical_columns=[c for c in numeric if c in frame.columns],
+        categorical_columns=[c for c in categorical if c in frame.columns],
+    )
+    # Evidently takes pandas; nullable dtypes confuse its type checks, so plain numpy-backed columns.
+    return Dataset.from_pandas(frame.select(columns).to_pandas(), data_definition=definition)
+
+
+def run_drift_preset(
+    reference: pl.DataFrame,
+    current: pl.DataFrame,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    drift_share: float = 0.5,
+) -> Any:
+    """Run Evidently's `DataDriftPreset` and return the snapshot (`save_html`, `dict()`)."""
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    # Only columns both sides carry with at least one value: Evidently raises on a missing or all-null
+    # column, which our own statistics report instead.
+    shared = {
+        c
+        for c in set(reference.columns) & set(current.columns)
+        if reference[c].null_count() < reference.height and current[c].null_count() < current.height
+    }
+    numeric = [c for c in numeric if c in shared]
+    categorical = [c for c in categorical if c in shared]
+    report = Report([DataDriftPreset(drift_share=drift_share)], include_tests=True)
+    return report.run(_dataset(current, numeric, categorical), _dataset(reference, numeric, categorical))
+
+
+def dataset_drift(summary: dict[str, Any]) -> tuple[int | None, float | None]:
+    """The drifted-columns count and share from the snapshot's JSON (`DriftedColumnsCount` metric)."""
+    for metric in summary.get("metrics", []):
+        name = str(metric.get("metric_name", metric.get("metric_id", "")))
+        value = metric.get("value")
+        if name.startswith("DriftedColumnsCount") and isinstance(value, dict):
+            return int(value.get("count", 0)), float(value.get("share", 0.0))
+    return None, None
+
+
+def write_drift_report(
+    reference: pl.DataFrame,
+    current: pl.DataFrame,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    html_path: Path,
+    drift_share: float = 0.5,
+    reference_sample_rows: int = REFERENCE_SAMPLE_ROWS,
+) -> EvidentlyResult:
+    """Write `<name>.html` and `<name>.json` for one partition; the reference is sampled first."""
+    sample = bounded_sample(reference, reference_sample_rows)
+    snapshot = run_drift_preset(sample, current, numeric, categorical, drift_share)
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    snapshot.save_html(str(html_path))
+    summary = snapshot.dict()
+    json_path = html_path.with_suffix(".json")
+    json_path.write_text(json.dumps(summary, indent=1, default=str))
+    count, share = dataset_drift(summary)
+    return EvidentlyResult(
+        html_path=html_path,
+        json_path=json_path,
+        drifted_columns=count,
+        drift_share=share,
+        reference_rows=sample.height,
+        current_rows=current.height,
+    )

@@ -1,0 +1,130 @@
+"""`batch_predictions`: the champion scores each day's validated transactions, through `model_inputs`.
+
+Scoring uses `model_inputs`, the very function `training_dataset` is built with, so training and serving
+can never compute a feature differently. Each row carries the model name and version that scored it, so
+monitoring can compare a day's scores with the same version's earlier days.
+"""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from time import perf_counter
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from mlops_assets.defs.features.catalog import MODEL_FEATURES
+from mlops_assets.defs.features.model_inputs import model_inputs
+from mlops_assets.defs.training.data import feature_matrix
+from mlops_assets.defs.training.mlflow_resource import MlflowResource
+from mlops_assets.defs.training.models import LIGHTGBM, REGISTERED_MODEL_NAMES
+from mlops_assets.defs.training.registry import THRESHOLD_TAG, LoadedModel, check_features, load_champion
+from mlops_assets.metadata import markdown_table, preview, table_schema
+from mlops_assets.partitions import daily_partitions, partition_days
+from mlops_assets.resources import LakehouseResource
+
+PREDICTIONS_TABLE = "batch_predictions"
+SCORE_COLUMN = "score"
+FLAG_COLUMN = "is_flagged"
+SERVING_MODEL = REGISTERED_MODEL_NAMES[LIGHTGBM]
+
+
+class BatchPredictionsConfig(dg.Config):
+    """Which registered model's champion scores (the other family's champion can be scored in shadow)."""
+
+    model_name: str = SERVING_MODEL
+
+
+def score_inputs(
+    inputs: pl.DataFrame, model: LoadedModel, current_features: Sequence[str], scored_at: datetime
+) -> pl.DataFrame:
+    """Score `model_inputs` rows with a loaded registry version; refuse a feature-list mismatch or NaN/inf.
+
+    Output: the input columns, then `score` (P(fraud)), `is_flagged` (score >= the version's decision
+    threshold), `model_name`, `model_version`, `scored_at`.
+    """
+    check_features(f"champion {model.name} v{model.version}", model.features, current_features)
+    bad = {
+        column: count
+        for column in model.features
+        if inputs.schema[column].is_float()
+        and (count := int((inputs[column].is_nan() | inputs[column].is_infinite()).sum()))
+    }
+    if bad:
+        raise ValueError(
+            f"{PREDICTIONS_TABLE}: NaN or infinite feature values, refusing to score: "
+            + ", ".join(f"{column}: {count} rows" for column, count in bad.items())
+        )
+    scores = (
+        model.predict(feature_matrix(inputs, model.features)).astype(np.float64)
+        if inputs.height
+        else np.empty(0, dtype=np.float64)
+    )
+    threshold = float(model.tags.get(THRESHOLD_TAG, "0.5"))
+    return inputs.with_columns(
+        pl.Series(SCORE_COLUMN, scores, dtype=pl.Float64),
+        (pl.Series(SCORE_COLUMN, scores, dtype=pl.Float64) >= threshold).alias(FLAG_COLUMN),
+        pl.lit(model.name, dtype=pl.String).alias("model_name"),
+        pl.lit(model.version, dtype=pl.String).alias("model_version"),
+        pl.lit(scored_at, dtype=pl.Datetime("us", "UTC")).alias("scored_at"),
+    )
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=["validated_transactions", "model_promotion"],
+    group_name="monitoring",
+    kinds={"mlflow", "polars", "parquet"},
+    tags={"stage": "monitoring"},
+)
+def batch_predictions(
+    context: dg.AssetExecutionContext,
+    config: BatchPredictionsConfig,
+    lakehouse: LakehouseResource,
+    mlflow: MlflowResource,
+) -> dg.MaterializeResult:
+    """The champion's fraud score for every validated transaction of the day, one Parquet partition per day.
+
+    Loads `models:/<model_name>@champion` once per run, builds each day's features with `model_inputs`
+    (the training code path), and refuses to score if the champion was trained on a different feature
+    list (naming the features that differ), or if there is no champion yet. Columns: the model inputs,
+    `score`, `is_flagged` (at the threshold that reached 90 % precision on the holdout), `model_name`,
+    `model_version`, `scored_at`.
+    """
+    mlflow.check_reachable()
+    model = load_champion(mlflow.client(), config.model_name)
+    scored_at = datetime.now(UTC)
+    per_day, frames = [], []
+    for day in partition_days(context):
+        started = perf_counter()
+        inputs = model_inputs(lakehouse, day, day + timedelta(days=1))
+        scored = score_inputs(inputs, model, MODEL_FEATURES, scored_at)
+        lakehouse.write_partition(PREDICTIONS_TABLE, day, scored)
+        frames.append(scored)
+        per_day.append(
+            {
+                "day": day.isoformat(),
+                "rows": scored.height,
+                "mean_score": round(float(scored[SCORE_COLUMN].mean() or 0.0), 5),
+                "flagged": int(scored[FLAG_COLUMN].sum()),
+                "seconds": round(perf_counter() - started, 2),
+            }
+        )
+        context.log.info(f"partition {day}: {scored.height} rows scored by {model.name} v{model.version}")
+    combined = pl.concat(frames)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": combined.height,
+            "dagster/column_schema": table_schema(combined),
+            "model_name": model.name,
+            "model_version": model.version,
+            "model_uri": f"models:/{model.name}@champion (v{model.version})",
+            "per_partition": dg.MetadataValue.md(markdown_table(pl.DataFrame(per_day), max_rows=400)),
+            "preview": preview(
+                combined.select(
+                    "transaction_id", "event_timestamp", SCORE_COLUMN, FLAG_COLUMN, "model_version"
+                ).sort(SCORE_COLUMN, descending=True)
+            ),
+        }
+    )

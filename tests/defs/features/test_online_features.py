@@ -1,0 +1,176 @@
+"""The Feast online store against the offline tables and the training dataset, on a real store in tmp_path."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import dagster as dg
+import polars as pl
+import pytest
+from feature_fixtures import START, materialized_metadata, range_tags, write_validated
+
+from mlops_assets.defs.features.assets import (
+    customer_features,
+    merchant_features,
+    online_features,
+    training_dataset,
+)
+from mlops_assets.defs.features.catalog import CUSTOMER_FEATURES, FEATURE_SERVICE_NAME, MERCHANT_FEATURES
+from mlops_assets.defs.features.feast_resource import FeastResource, redis_connection_string
+from mlops_assets.resources import LakehouseResource
+from mlops_assets.settings import Settings
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+LAST = START + timedelta(days=2)
+
+
+def redis_available() -> bool:
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping())
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def offline(settings: Settings, resources: dict, instance: dg.DagsterInstance) -> pl.DataFrame:
+    """Three days of validated transactions with their feature tables materialized."""
+    transactions = write_validated(settings, days=3)
+    dg.materialize(
+        [customer_features, merchant_features],
+        resources=resources,
+        instance=instance,
+        tags=range_tags(START, LAST),
+    )
+    return transactions
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def feast(request: pytest.FixtureRequest, resources: dict) -> Iterator[FeastResource]:
+    """The platform's Feast resource on SQLite, or on the local Redis under a throwaway project."""
+    sqlite: FeastResource = resources["feast"]
+    if request.param == "sqlite":
+        yield sqlite
+        return
+    if not redis_available():
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    resource = FeastResource(
+        repo_path=sqlite.repo_path,
+        feast_dir=sqlite.feast_dir,
+        lakehouse_dir=sqlite.lakehouse_dir,
+        redis_url=REDIS_URL,
+        project=f"test_{uuid.uuid4().hex[:10]}",
+    )
+    yield resource
+    resource.feature_store().teardown()  # removes this project's keys from Redis
+
+
+def latest_rows(lakehouse: LakehouseResource, table: str, key: str) -> dict[str, dict]:
+    frame = lakehouse.scan_range(table, START, LAST + timedelta(days=1)).collect()  # type: ignore[union-attr]
+    latest = frame.sort("event_timestamp", "transaction_id").group_by(key).last()
+    return {row[key]: row for row in latest.iter_rows(named=True)}
+
+
+def online_rows(feast: FeastResource, entity_rows: list[dict[str, str]]) -> list[dict]:
+    store = feast.feature_store()
+    response = store.get_online_features(
+        features=store.get_feature_service(FEATURE_SERVICE_NAME), entity_rows=entity_rows
+    ).to_dict()
+    return [dict(zip(response, values, strict=True)) for values in zip(*response.values(), strict=True)]
+
+
+def close(a: float | None, b: float | None) -> bool:
+    if a is None or b is None or (isinstance(a, float) and math.isnan(a)):
+        return (a is None or math.isnan(a)) and (b is None or math.isnan(b))
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def mismatches(got: dict, expected: dict, names: tuple[str, ...]) -> list[str]:
+    return [f"{n}: online {got[n]} != {expected[n]}" for n in names if not close(got[n], expected[n])]
+
+
+def test_online_equals_offline_table_and_training_dataset(
+    offline: pl.DataFrame, feast: FeastResource, resources: dict, instance: dg.DagsterInstance
+) -> None:
+    resources = {**resources, "feast": feast}
+    result = dg.materialize(
+        [online_features], resources=resources, instance=instance, tags=range_tags(START, LAST)
+    )
+    meta = materialized_metadata(result, "online_features")
+    assert meta["online_store"] == feast.online_store_type
+    assert meta["entities_written"] == {
+        "customer_features": offline["customer_id"].n_unique(),
+        "merchant_features": offline["merchant_id"].n_unique(),
+    }
+    config = {"ops": {"training_dataset": {"config": {"label_cutoff": "2030-01-01T00:00:00"}}}}
+    dg.materialize([training_dataset], resources=resources, instance=instance, run_config=config)
+    lakehouse: LakehouseResource = resources["lakehouse"]
+    training = {
+        row["transaction_id"]: row for row in lakehouse.read_table("training_dataset").iter_rows(named=True)
+    }
+    customers = latest_rows(lakehouse, "customer_features", "customer_id")
+    merchants = latest_rows(lakehouse, "merchant_features", "merchant_id")
+    merchant_last_txn = {m: row["transaction_id"] for m, row in merchants.items()}
+
+    sample = sorted(customers)[:: max(1, len(customers) // 40)]
+    entity_rows = [
+        {"customer_id": c, "merchant_id": training[customers[c]["transaction_id"]]["merchant_id"]}
+        for c in sample
+    ]
+    problems: list[str] = []
+    for entity, got in zip(entity_rows, online_rows(feast, entity_rows), strict=True):
+        customer, merchant = entity["customer_id"], entity["merchant_id"]
+        problems += mismatches(got, customers[customer], CUSTOMER_FEATURES)
+        problems += mismatches(got, training[customers[customer]["transaction_id"]], CUSTOMER_FEATURES)
+        problems += mismatches(got, merchants[merchant], MERCHANT_FEATURES)
+        problems += mismatches(got, training[merchant_last_txn[merchant]], MERCHANT_FEATURES)
+    assert len(entity_rows) >= 20
+    assert not problems, problems[:10]
+
+
+def test_unknown_entity_gets_feast_nulls(
+    offline: pl.DataFrame, resources: dict, instance: dg.DagsterInstance
+) -> None:
+    dg.materialize([online_features], resources=resources, instance=instance, partition_key=LAST.isoformat())
+    (row,) = online_rows(resources["feast"], [{"customer_id": "nobody", "merchant_id": "nowhere"}])
+    assert row["customer_id"] == "nobody"
+    assert all(row[name] is None for name in (*CUSTOMER_FEATURES, *MERCHANT_FEATURES))
+
+
+def test_backfilling_an_older_day_does_not_overwrite_newer_online_values(
+    offline: pl.DataFrame, feast: FeastResource, resources: dict, instance: dg.DagsterInstance
+) -> None:
+    resources = {**resources, "feast": feast}
+    lakehouse: LakehouseResource = resources["lakehouse"]
+    dg.materialize([online_features], resources=resources, instance=instance, partition_key=LAST.isoformat())
+    older = dg.materialize(
+        [online_features], resources=resources, instance=instance, partition_key=START.isoformat()
+    )
+
+    first_day = lakehouse.read_partition("customer_features", START)
+    newest = latest_rows(lakehouse, "customer_features", "customer_id")
+    # Customers active on the first day and again later: the first day's values are stale for them.
+    stale = first_day.sort("event_timestamp").group_by("customer_id").last()
+    moved_on = [
+        c
+        for c, ts in zip(stale["customer_id"], stale["event_timestamp"], strict=True)
+        if newest[c]["event_timestamp"] > ts
+    ][:30]
+    assert len(moved_on) >= 10
+    got = online_rows(feast, [{"customer_id": c, "merchant_id": "m00000"} for c in moved_on])
+    problems = [
+        p for c, row in zip(moved_on, got, strict=True) for p in mismatches(row, newest[c], CUSTOMER_FEATURES)
+    ]
+    assert not problems, problems[:10]
+    assert materialized_metadata(older, "online_features")["extended_to_newer_materialization"] is True
+
+
+def test_redis_url_becomes_a_feast_connection_string() -> None:
+    assert redis_connection_string("redis://127.0.0.1:6379/0") == "127.0.0.1:6379,db=0"
+    assert redis_connection_string("rediss://:pw@cache:6380/2") == "cache:6380,db=2,password=pw,ssl=true"
+    with pytest.raises(ValueError, match="MLOPS_REDIS_URL"):
+        redis_connection_string("127.0.0.1:6379")
