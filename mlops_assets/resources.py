@@ -135,7 +135,17 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "duckdb": DuckDBLakehouseResource(lakehouse_root=str(settings.lakehouse_dir)),
         "reports": ReportsResource(root=str(settings.reports_dir)),
         "feast": _feast_resource(settings),
+        "mlflow": _mlflow_resource(settings),
     }
+
+
+def _mlflow_resource(settings: Settings) -> dg.ConfigurableResource:
+    # Imported here: the MLflow resource lives with the training stage (see why it is not dagster-mlflow's).
+    from mlops_assets.defs.training.mlflow_resource import MlflowResource
+
+    return MlflowResource(
+        tracking_uri=settings.mlflow_tracking_uri, artifact_root=str(settings.mlflow_artifact_root)
+    )
 
 
 def _feast_resource(settings: Settings) -> dg.ConfigurableResource:

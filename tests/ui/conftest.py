@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,14 @@ import pytest
 from mlops_assets.settings import REPO_ROOT
 from mlops_assets.simulator import SimulationConfig, write_days
 
-PARTITIONS_START = "2026-01-01"
+# Recent days, so the UI's partition dialog (which offers the last 90 days) shows them without paging.
+PARTITIONS_START = date.today() - timedelta(days=5)
 LANDED_DAYS = 3
 STARTUP_TIMEOUT_S = 120
+WORKSPACE = REPO_ROOT / "workspace.yaml"
 # The instance of the UI tests: SQLite under the temporary DAGSTER_HOME, and runs launched at once by the
 # webserver (DefaultRunCoordinator): the repository's dagster.yaml queues runs for dagster-daemon, which
-# these tests do not start.
+# these tests do not start. No first-visit newsletter prompt (nux) popping up over the page.
 INSTANCE_YAML = """\
 storage:
   sqlite:
@@ -42,6 +44,8 @@ run_coordinator:
   module: dagster.core.run_coordinator
   class: DefaultRunCoordinator
 telemetry:
+  enabled: false
+nux:
   enabled: false
 """
 
@@ -54,6 +58,7 @@ class Webserver:
     dagster_home: Path
     data_dir: Path
     log_path: Path
+    landed_days: tuple[str, ...]
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None, timeout_s: float = 30) -> dict[str, Any]:
         """POST a GraphQL query; errors in the answer are raised with the query's first line."""
@@ -105,7 +110,7 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webserver]:
     dagster_home.mkdir()
     (dagster_home / "dagster.yaml").write_text(INSTANCE_YAML)
     write_days(
-        SimulationConfig(start=date.fromisoformat(PARTITIONS_START), days=LANDED_DAYS, rows_per_day=200),
+        SimulationConfig(start=PARTITIONS_START, days=LANDED_DAYS, rows_per_day=200),
         data_dir,
         "parquet",
     )
@@ -114,7 +119,7 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webserver]:
         **os.environ,
         "DAGSTER_HOME": str(dagster_home),
         "MLOPS_DATA_DIR": str(data_dir),
-        "MLOPS_PARTITIONS_START": PARTITIONS_START,
+        "MLOPS_PARTITIONS_START": PARTITIONS_START.isoformat(),
     }
     for name in ("MLOPS_REDIS_URL", "MLOPS_MLFLOW_TRACKING_URI", "MLOPS_PROFILE", "MLOPS_EXECUTOR"):
         env.pop(name, None)  # the local profile, whatever the calling shell exports
@@ -122,14 +127,15 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webserver]:
     log_path = root / "webserver.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [executable, "-w", str(REPO_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+            [executable, "-w", str(WORKSPACE), "-h", "127.0.0.1", "-p", str(port)],
             cwd=REPO_ROOT,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: the code server child is stopped with it
         )
-    server = Webserver(f"http://127.0.0.1:{port}", dagster_home, data_dir, log_path)
+    landed = tuple((PARTITIONS_START + timedelta(days=i)).isoformat() for i in range(LANDED_DAYS))
+    server = Webserver(f"http://127.0.0.1:{port}", dagster_home, data_dir, log_path, landed)
     try:
         _wait_until_loaded(server, process)
         yield server

@@ -68,12 +68,6 @@ def apply_automation(defs: dg.Definitions) -> dg.Definitions:
 
     Assets that are not in `defs` (a stage not built yet) are simply not touched.
     """
-    present = {key for key in defs.resolve_all_asset_keys()}
-    wanted = (_keys(DAILY_FLOW) | _keys(DAILY_DATA)) & present
-    wanted |= {key for key in present if key.path[0] == MODEL_PREFIX}
-    mapped = (
-        defs.map_asset_specs(func=_with_policies, selection=dg.AssetSelection.assets(*wanted))
-        if wanted
-        else defs
-    )
+    # Applied to every spec: `_with_policies` leaves the ones it does not name unchanged.
+    mapped = defs.map_asset_specs(func=_with_policies)
     return dg.Definitions.merge(mapped, dg.Definitions(sensors=[automation_sensor()]))

@@ -103,7 +103,10 @@ def check_triggers(instance: dg.DagsterInstance, keys: Sequence[dg.AssetCheckKey
     for key in keys:
         record = instance.get_latest_asset_check_evaluation_record(key)
         evaluation = record.evaluation if record else None
-        if evaluation is None or evaluation.passed or evaluation.severity != dg.AssetCheckSeverity.ERROR:
+        # A skipped check (e.g. performance pending) leaves only a "planned" event: nothing to act on.
+        if record is None or not isinstance(evaluation, dg.AssetCheckEvaluation):
+            continue
+        if evaluation.passed or evaluation.severity != dg.AssetCheckSeverity.ERROR:
             continue
         reason_value = evaluation.metadata.get("reason")
         reason = str(getattr(reason_value, "value", reason_value) or evaluation.description or "check failed")

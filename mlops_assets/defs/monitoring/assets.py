@@ -11,6 +11,7 @@ A check with nothing to judge (reference empty or too small, labels pending) is 
 records it as SKIPPED, and the reason is in the run log and in this asset's metadata.
 """
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from time import perf_counter
 
@@ -91,6 +92,8 @@ class DriftReportConfig(dg.Config):
     min_positives: int = 10
     evidently_reference_rows: int = 5_000
     """Evidently sees at most this many reference rows (it is slow; the checks use our statistics)."""
+    evidently_max_days: int = 31
+    """Evidently HTML for the last N days of a run only (2-5 s a day); every day gets statistics JSON."""
 
     def drift_config(self) -> DriftConfig:
         """The statistics' configuration."""
@@ -320,7 +323,25 @@ def drift_report(
         seconds_stats += perf_counter() - tick
 
         html = None
-        if reference is not None and current.height:
+        statistics_path = reports.report_path(DRIFT_REPORT, day, ".statistics.json")
+        statistics_path.write_text(
+            json.dumps(
+                {
+                    "day": key,
+                    "as_of": as_of.isoformat(),
+                    "reference_status": reference_error or "ok",
+                    "features": table.to_dicts() if profile is not None else [],
+                    "score_drift": score_drifts[-1].__dict__,
+                    "performance": performance[-1][1].metadata(),
+                },
+                indent=1,
+                default=str,
+            )
+        )
+        with_evidently = (
+            day in days[len(days) - config.evidently_max_days :] if config.evidently_max_days else False
+        )
+        if reference is not None and current.height and with_evidently:
             tick = perf_counter()
             result = write_drift_report(
                 reference,
@@ -347,6 +368,7 @@ def drift_report(
                 "pr_auc": perf.pr_auc,
                 "label_coverage": round(perf.label_coverage, 3),
                 "report": html,
+                "statistics": str(statistics_path),
             }
         )
 

@@ -15,8 +15,10 @@ from mlops_assets.defs.features.catalog import (
     MODEL_FEATURES,
     NULLABLE_FEATURES,
 )
+from mlops_assets.defs.training.data import SplitConfig
 from mlops_assets.defs.training.mlflow_resource import MlflowResource
 from mlops_assets.defs.training.models import LIGHTGBM, REGISTERED_MODEL_NAMES, TORCH
+from mlops_assets.defs.training.promotion import PromotionPolicy
 from mlops_assets.metadata import markdown_table
 from mlops_assets.resources import LakehouseResource
 
@@ -31,10 +33,10 @@ FAMILY_KINDS = {LIGHTGBM: {"lightgbm", "mlflow"}, TORCH: {"pytorch", "mlflow"}}
 class FraudModelConfig(dg.Config):
     """Split and training knobs (defaults suit the daily retrain)."""
 
-    validation_days: int = 7
-    holdout_days: int = 7
-    min_rows: int = 1_000
-    min_positives: int = 20
+    validation_days: int = SplitConfig.validation_days
+    holdout_days: int = SplitConfig.holdout_days
+    min_rows: int = SplitConfig.min_rows
+    min_positives: int = SplitConfig.min_positives
     seed: int = 42
     num_threads: int = 2
     lightgbm_max_rounds: int = 1_000
@@ -44,11 +46,11 @@ class FraudModelConfig(dg.Config):
 class PromotionConfig(dg.Config):
     """The promotion gate's thresholds (see `PromotionPolicy`)."""
 
-    min_pr_auc_gain: float = 0.005
-    max_p99_latency_ms: float = 50.0
-    slice_tolerance: float = 0.05
-    min_pr_auc: float = 0.20
-    min_roc_auc: float = 0.75
+    min_pr_auc_gain: float = PromotionPolicy.min_pr_auc_gain
+    max_p99_latency_ms: float = PromotionPolicy.max_p99_latency_ms
+    slice_tolerance: float = PromotionPolicy.slice_tolerance
+    min_pr_auc: float = PromotionPolicy.min_pr_auc
+    min_roc_auc: float = PromotionPolicy.min_roc_auc
 
 
 class RollbackConfig(dg.Config):
@@ -90,7 +92,6 @@ def fraud_model(
     example, the feature service and list, the training partitions with content hashes, the git commit,
     the Dagster run id, the data via `mlflow.data`, and a model card.
     """
-    from mlops_assets.defs.training.data import SplitConfig
     from mlops_assets.defs.training.flow import train_and_register
     from mlops_assets.defs.training.lightgbm_model import LightGBMParams
     from mlops_assets.defs.training.torch_model import TorchParams
@@ -178,12 +179,7 @@ def model_promotion(
     PR AUC. The first model ever must clear the absolute floors. The decision and every reason are
     written here and as tags on the challenger's model version.
     """
-    from mlops_assets.defs.training.promotion import (
-        PromotionPolicy,
-        decisions_frame,
-        holdout_scorer,
-        promote_challenger,
-    )
+    from mlops_assets.defs.training.promotion import decisions_frame, holdout_scorer, promote_challenger
 
     mlflow.check_reachable()
     client = mlflow.client()

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from mlops_assets.defs.training.models import LIGHTGBM, TrainedModel, feature_tuple, positive_weight
+from mlops_assets.defs.training.models import (
+    LIGHTGBM,
+    SERVING_THREADS,
+    TrainedModel,
+    feature_tuple,
+    positive_weight,
+)
 
 
 @dataclass(frozen=True)
@@ -80,24 +86,20 @@ def train_lightgbm(
     best = booster.best_iteration or booster.current_iteration()
     # Keep only the trees up to the best round, so every later predict (and the saved model) uses them.
     booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
-    booster.params["num_threads"] = params.num_threads  # model_str does not carry runtime params
-
-    def predict(x: np.ndarray) -> np.ndarray:
-        return booster.predict(x, num_threads=params.num_threads)
 
     return TrainedModel(
         family=LIGHTGBM,
         model=booster,
         features=features,
         params={**asdict(params), "scale_pos_weight": round(pos_weight, 4)},
-        predict=predict,
+        predict=booster_predictor(booster),
         best_iteration=int(best),
         train_seconds=seconds,
         history={k: list(v) for k, v in history.get("validation", {}).items()},
     )
 
 
-def booster_predictor(booster: Any, num_threads: int = 2):
+def booster_predictor(booster: Any, num_threads: int = SERVING_THREADS) -> Callable[[np.ndarray], np.ndarray]:
     """A predict function for a booster loaded from the registry."""
 
     def predict(x: np.ndarray) -> np.ndarray:

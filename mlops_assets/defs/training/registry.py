@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlops_assets.defs.training.models import LIGHTGBM, TORCH
+from mlops_assets.defs.training.models import LIGHTGBM, SERVING_THREADS, TORCH
 from mlops_assets.settings import REPO_ROOT
 
 if TYPE_CHECKING:
@@ -201,7 +201,9 @@ def check_features(label: str, expected: Sequence[str], current: Sequence[str]) 
         )
 
 
-def load_version(client: MlflowClient, name: str, version: str, num_threads: int = 2) -> LoadedModel:
+def load_version(
+    client: MlflowClient, name: str, version: str, num_threads: int = SERVING_THREADS
+) -> LoadedModel:
     """Load a registered version in its native flavor with a matrix-in, probabilities-out predictor."""
     from mlops_assets.defs.training.lightgbm_model import booster_predictor
     from mlops_assets.defs.training.torch_model import torch_predictor
@@ -230,7 +232,7 @@ def load_version(client: MlflowClient, name: str, version: str, num_threads: int
     )
 
 
-def load_champion(client: MlflowClient, name: str, num_threads: int = 2) -> LoadedModel:
+def load_champion(client: MlflowClient, name: str, num_threads: int = SERVING_THREADS) -> LoadedModel:
     """The serving version of `name`; `NoChampionError` when none has been promoted yet."""
     champion = alias_version(client, name, CHAMPION)
     if champion is None:

@@ -15,13 +15,19 @@ import contextlib
 import copy
 import functools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from mlops_assets.defs.training.models import TORCH, TrainedModel, feature_tuple, positive_weight
+from mlops_assets.defs.training.models import (
+    SERVING_THREADS,
+    TORCH,
+    TrainedModel,
+    feature_tuple,
+    positive_weight,
+)
 
 STD_FLOOR = 1e-6
 CLIP = 10.0  # standardized values beyond +-10 sd are outliers; clipping keeps one row from exploding
@@ -76,7 +82,7 @@ def fraud_mlp_class() -> Any:
     return FraudMLP
 
 
-def torch_predictor(module: Any, num_threads: int = 2):
+def torch_predictor(module: Any, num_threads: int = SERVING_THREADS) -> Callable[[np.ndarray], np.ndarray]:
     """A predict function (float32 matrix -> probabilities) for a module in eval mode."""
     import torch
 
@@ -166,7 +172,7 @@ def train_torch(
             "hidden": "x".join(map(str, params.hidden)),
             "pos_weight": round(pos_weight, 4),
         },
-        predict=torch_predictor(model, params.num_threads),
+        predict=torch_predictor(model),
         best_iteration=best_epoch,
         train_seconds=seconds,
         history=history,

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-import pandera.polars as pa
 import polars as pl
 
 from mlops_assets.defs.validation.schema import transaction_schema
@@ -38,12 +37,14 @@ class ValidationResult:
 
 def _row_failures(frame: pl.DataFrame, day: date) -> pl.DataFrame:
     """Failed (row, column, check) triples from pandera, plus the ingestion parse errors."""
+    from pandera.errors import SchemaErrors  # lazy: see `transaction_schema`
+
     try:
         transaction_schema(day).validate(frame, lazy=True)
         cases = pl.DataFrame(
             schema={ROW: pl.UInt32, "column": pl.String, "check": pl.String, "failure_case": pl.String}
         )
-    except pa.errors.SchemaErrors as exc:
+    except SchemaErrors as exc:
         raw_cases = exc.failure_cases
         table_level = raw_cases.filter(pl.col("index").is_null())
         if table_level.height:

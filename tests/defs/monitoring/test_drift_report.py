@@ -45,7 +45,9 @@ def _frame(rows: int, seed: int, day: date | None = None, shift: float = 0.0, la
         }
     )
     return frame.with_columns(
-        (pl.col("event_timestamp") + pl.duration(hours=int(label_delay_days * 24))).alias("label_available_at"),
+        (pl.col("event_timestamp") + pl.duration(hours=int(label_delay_days * 24))).alias(
+            "label_available_at"
+        ),
         (pl.col("is_fraud") * 0.5 + pl.lit(rng.random(rows) * 0.4) + shift * 0.1).alias("score"),
         pl.lit("fraud_lightgbm").alias("model_name"),
         pl.lit("1").alias("model_version"),
@@ -78,7 +80,10 @@ def _evaluation(result: dg.ExecuteInProcessResult, check: str) -> dg.AssetCheckE
 def test_stable_days_pass_and_drifted_day_fails(monitored: dict, instance: dg.DagsterInstance) -> None:
     as_of = {"ops": {"drift_report": {"config": {"as_of": "2025-02-11T00:00:00"}}}}
     stable = dg.materialize(
-        [drift_report], resources=monitored, instance=instance, run_config=as_of,
+        [drift_report],
+        resources=monitored,
+        instance=instance,
+        run_config=as_of,
         partition_key=(DAY - timedelta(days=1)).isoformat(),
     )
     assert _evaluation(stable, FEATURE_DRIFT_CHECK).passed
@@ -87,12 +92,18 @@ def test_stable_days_pass_and_drifted_day_fails(monitored: dict, instance: dg.Da
     assert _status(instance, PERFORMANCE_CHECK) == AssetCheckExecutionResolvedStatus.SKIPPED
 
     drifted = dg.materialize(
-        [drift_report], resources=monitored, instance=instance, run_config=as_of, partition_key=DAY.isoformat()
+        [drift_report],
+        resources=monitored,
+        instance=instance,
+        run_config=as_of,
+        partition_key=DAY.isoformat(),
     )
     feature = _evaluation(drifted, FEATURE_DRIFT_CHECK)
     assert not feature.passed
     assert feature.severity == dg.AssetCheckSeverity.ERROR
-    assert feature.metadata["max_drift_share"].value == pytest.approx(25 / 28, abs=1e-4)  # 3 categoricals stay
+    assert feature.metadata["max_drift_share"].value == pytest.approx(
+        25 / 28, abs=1e-4
+    )  # 3 categoricals stay
     assert "amount_eur" in feature.metadata["drifted_features_worst_day"].value
     assert not _evaluation(drifted, PREDICTION_DRIFT_CHECK).passed  # scores of the shifted day moved too
 
@@ -106,25 +117,35 @@ def test_stable_days_pass_and_drifted_day_fails(monitored: dict, instance: dg.Da
     assert materialization.metadata["performance_status"].value == "pending"
 
 
-def test_backfill_covers_many_days_in_one_run_and_warn_severity(monitored: dict, instance: dg.DagsterInstance) -> None:
-    config = {"ops": {"drift_report": {"config": {"drift_severity": "WARN", "as_of": "2025-03-31T00:00:00"}}}}
+def test_backfill_covers_many_days_in_one_run_and_warn_severity(
+    monitored: dict, instance: dg.DagsterInstance
+) -> None:
+    config = {"ops": {"drift_report": {"config": {"drift_severity": "WARN", "evidently_max_days": 2}}}}
     result = dg.materialize(
-        [drift_report], resources=monitored, instance=instance, run_config=config,
-        tags={"dagster/asset_partition_range_start": (DAY - timedelta(days=7)).isoformat(),
-              "dagster/asset_partition_range_end": DAY.isoformat()},
+        [drift_report],
+        resources=monitored,
+        instance=instance,
+        run_config=config,
+        tags={
+            "dagster/asset_partition_range_start": (DAY - timedelta(days=7)).isoformat(),
+            "dagster/asset_partition_range_end": DAY.isoformat(),
+        },
     )
     assert len(result.asset_materializations_for_node("drift_report")) == 8
     feature = _evaluation(result, FEATURE_DRIFT_CHECK)
     assert (feature.passed, feature.severity) == (False, dg.AssetCheckSeverity.WARN)
     assert feature.metadata["failing_days"].value == ["2025-02-10"]
     reports = sorted(p.name for p in (Path(monitored["reports"].root) / "drift_report").glob("*.html"))
-    assert len(reports) == 8
+    assert reports == ["2025-02-09.html", "2025-02-10.html"]  # Evidently for the last 2 days only
+    assert len(list((Path(monitored["reports"].root) / "drift_report").glob("*.statistics.json"))) == 8
 
 
 def test_empty_reference_skips_drift_with_the_reason(monitored: dict, instance: dg.DagsterInstance) -> None:
     lakehouse: LakehouseResource = monitored["lakehouse"]
     lakehouse.write_table("training_dataset", _frame(50, seed=1))
-    result = dg.materialize([drift_report], resources=monitored, instance=instance, partition_key=DAY.isoformat())
+    result = dg.materialize(
+        [drift_report], resources=monitored, instance=instance, partition_key=DAY.isoformat()
+    )
     assert result.success
     assert _status(instance, FEATURE_DRIFT_CHECK) == AssetCheckExecutionResolvedStatus.SKIPPED
     metadata = result.asset_materializations_for_node("drift_report")[0].metadata

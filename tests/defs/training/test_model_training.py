@@ -41,7 +41,7 @@ def test_lightgbm_same_seed_same_data_same_metrics(split, features, tiny_lightgb
 
 def test_torch_trains_in_seconds_and_beats_a_trivial_baseline(split, features):
     start = time.perf_counter()
-    model = fit_family("torch", split, features, TorchParams(max_epochs=8, batch_size=256))
+    model = fit_family("torch", split, features, TorchParams(max_epochs=8, batch_size=256, num_threads=1))
     elapsed = time.perf_counter() - start
     assert elapsed < 20
     x, y = feature_matrix(split.holdout, features), labels(split.holdout)
@@ -56,7 +56,7 @@ def test_torch_trains_in_seconds_and_beats_a_trivial_baseline(split, features):
 
 
 def test_torch_is_deterministic_and_fills_missing_values(split, features):
-    params = TorchParams(max_epochs=2, batch_size=512)
+    params = TorchParams(max_epochs=2, batch_size=512, num_threads=1)
     train = split.train.with_columns(
         pl.when(pl.int_range(pl.len()) % 10 == 0).then(None).otherwise(pl.col("f_noise")).alias("f_noise")
     )

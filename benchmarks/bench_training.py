@@ -1,0 +1,173 @@
+"""Training benchmark: LightGBM and the torch MLP on ~1M training rows, then champion inference speed.
+
+    .venv/bin/python benchmarks/bench_training.py                    # 1M training rows (1.25M in all)
+    .venv/bin/python benchmarks/bench_training.py --train-rows 100000 --threads 1
+
+The data is real platform data, not a synthetic stand-in: the seeded simulator's transactions, through
+the feature stage's own code (`compute_customer_features`, `compute_merchant_features`, `join_features`,
+the functions behind `model_inputs`). The window is split by day like `fraud_model` does (3 validation
+days, 3 holdout days, the rest trains). Both families are logged and registered in a temporary MLflow
+(SQLite), LightGBM is promoted, and the champion is loaded back from the registry the way
+`batch_predictions` loads it, to time batch throughput and single-row latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from mlops_assets.defs.features.catalog import (  # noqa: E402
+    FEATURE_FILL_VALUES,
+    FEATURE_SERVICE_NAME,
+    MODEL_FEATURES,
+    NULLABLE_FEATURES,
+)
+
+START = date(2025, 1, 1)
+DAYS = 30
+VALIDATION_DAYS = 3
+HOLDOUT_DAYS = 3
+
+
+def build_dataset(total_rows: int) -> tuple[pl.DataFrame, float]:
+    """Simulated transactions with their point-in-time features; returns the frame and seconds taken."""
+    from mlops_assets.defs.features.compute import compute_customer_features, compute_merchant_features
+    from mlops_assets.defs.features.dataset import join_features
+    from mlops_assets.simulator import SimulationConfig, simulate_day
+
+    started = time.perf_counter()
+    config = SimulationConfig(start=START, days=DAYS, rows_per_day=max(1, total_rows // DAYS))
+    transactions = pl.concat([simulate_day(day, config) for day in config.dates]).lazy()
+    frame = join_features(
+        transactions,
+        compute_customer_features(transactions),
+        compute_merchant_features(transactions),
+    )
+    return frame, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--train-rows", type=int, default=1_000_000)
+    parser.add_argument("--threads", type=int, default=2, help="training threads (LightGBM, torch)")
+    parser.add_argument("--torch-epochs", type=int, default=30)
+    parser.add_argument("--single-rows", type=int, default=1_000, help="single-row predictions timed")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args()
+
+    from mlops_assets.defs.training import registry
+    from mlops_assets.defs.training.data import SplitConfig, feature_matrix, prepare_splits
+    from mlops_assets.defs.training.evaluation import evaluate, measure_latency
+    from mlops_assets.defs.training.flow import train_and_register
+    from mlops_assets.defs.training.lightgbm_model import LightGBMParams
+    from mlops_assets.defs.training.mlflow_resource import MlflowResource
+    from mlops_assets.defs.training.torch_model import TorchParams
+
+    total_rows = args.train_rows * DAYS // (DAYS - VALIDATION_DAYS - HOLDOUT_DAYS)
+    dataset, build_s = build_dataset(total_rows)
+    split_config = SplitConfig(VALIDATION_DAYS, HOLDOUT_DAYS)
+    split = prepare_splits(dataset, MODEL_FEATURES, split_config, tuple(NULLABLE_FEATURES))
+    print(
+        f"dataset: {dataset.height:,} rows x {len(MODEL_FEATURES)} features "
+        f"(simulator + feature code, {build_s:.1f} s); train {split.train.height:,}, "
+        f"validation {split.validation.height:,}, holdout {split.holdout.height:,}; "
+        f"fraud rate {dataset['is_fraud'].mean():.4f}; cpus {os.cpu_count()}, threads {args.threads}"
+    )
+
+    rows: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        store = MlflowResource(
+            tracking_uri=f"sqlite:///{tmp}/mlflow.db",
+            artifact_root=f"{tmp}/artifacts",
+            experiment_name="bench",
+        )
+        params = {
+            "lightgbm": LightGBMParams(num_threads=args.threads),
+            "torch": TorchParams(num_threads=args.threads, max_epochs=args.torch_epochs),
+        }
+        for family in ("lightgbm", "torch"):
+            outcome = train_and_register(
+                dataset,
+                family,
+                MODEL_FEATURES,
+                store,
+                feature_service=FEATURE_SERVICE_NAME,
+                split_config=split_config,
+                params=params[family],
+                nullable=tuple(NULLABLE_FEATURES),
+                fill_values=FEATURE_FILL_VALUES,
+                dagster_run_id="benchmark",
+                latency_rows=200,
+            )
+            rows.append(
+                {
+                    "family": family,
+                    "train_rows": outcome.rows["train"],
+                    "train_s": round(outcome.trained.train_seconds, 1),
+                    "iterations": outcome.trained.best_iteration,
+                    "log_register_s": round(
+                        outcome.timings_s["log_model_s"] + outcome.timings_s["register_s"], 1
+                    ),
+                    "holdout_pr_auc": round(outcome.holdout.pr_auc, 4),
+                    "holdout_roc_auc": round(outcome.holdout.roc_auc, 4),
+                    "version": outcome.version,
+                }
+            )
+            print(rows[-1], flush=True)
+
+        client = store.client()
+        client.set_registered_model_alias("fraud_lightgbm", registry.CHAMPION, "1")
+        champions = {}
+        for name in ("fraud_lightgbm", "fraud_torch"):
+            if name == "fraud_torch":
+                client.set_registered_model_alias(name, registry.CHAMPION, "1")
+            started = time.perf_counter()
+            champion = registry.load_champion(client, name)
+            load_s = time.perf_counter() - started
+            x = feature_matrix(split.holdout, champion.features)
+            latency = measure_latency(champion.predict, x, single_rows=args.single_rows, batch_rows=len(x))
+            quality = evaluate(split.holdout, champion.predict(x))
+            champions[name] = {
+                "load_s": round(load_s, 2),
+                "batch_rows": latency.batch_rows,
+                "batch_rows_per_s": round(latency.batch_rows_per_s),
+                "single_row_p50_ms": round(latency.single_row_p50_ms, 3),
+                "single_row_p99_ms": round(latency.single_row_p99_ms, 3),
+                "holdout_pr_auc_reloaded": round(quality.pr_auc, 4),
+            }
+
+    print("\n| family | train rows | train s | best iter/epoch | log+register s | holdout PR AUC | ROC AUC |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(
+            f"| {r['family']} | {r['train_rows']:,} | {r['train_s']} | {r['iterations']} "
+            f"| {r['log_register_s']} | {r['holdout_pr_auc']} | {r['holdout_roc_auc']} |"
+        )
+    print("\n| champion (from registry) | batch rows | rows/s | single-row p50 ms | p99 ms | load s |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, c in champions.items():
+        print(
+            f"| {name} | {c['batch_rows']:,} | {c['batch_rows_per_s']:,} | {c['single_row_p50_ms']} "
+            f"| {c['single_row_p99_ms']} | {c['load_s']} |"
+        )
+    if args.json:
+        args.json.write_text(
+            json.dumps({"training": rows, "champions": champions, "build_s": build_s}, indent=2)
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""The landing sensor: one request per new or changed day folder, nothing twice, today waits."""
+
+import json
+import os
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import dagster as dg
+
+from mlops_assets.defs.automation.landing import changed_days, landing_files_sensor, landing_fingerprints
+from mlops_assets.resources import LandingZoneResource
+
+
+def _tick(
+    instance: dg.DagsterInstance, root: Path, cursor: str | None
+) -> tuple[list[dg.RunRequest], str | None, str]:
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"landing": LandingZoneResource(root=str(root))}
+    )
+    result = list(landing_files_sensor(context) or [])
+    requests = [r for r in result if isinstance(r, dg.RunRequest)]
+    skips = [r.skip_message for r in result if isinstance(r, dg.SkipReason)]
+    return requests, context.cursor, skips[0] if skips else ""
+
+
+def _land(root: Path, day: str, name: str = "a.parquet", content: bytes = b"x") -> Path:
+    path = root / day / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return path
+
+
+def test_fingerprints_ignore_other_files_and_folders(tmp_path: Path) -> None:
+    _land(tmp_path, "2025-03-01")
+    _land(tmp_path, "2025-03-02", "notes.txt")
+    _land(tmp_path, "not-a-day")
+    assert list(landing_fingerprints(tmp_path)) == ["2025-03-01"]
+    assert landing_fingerprints(tmp_path / "missing") == {}
+
+
+def test_changed_days_only_valid_partitions() -> None:
+    previous = {"2025-03-01": "a", "2025-03-02": "b"}
+    current = {"2025-03-01": "a", "2025-03-02": "c", "2025-03-03": "d", "2999-01-01": "e"}
+    assert changed_days(previous, current, {"2025-03-01", "2025-03-02", "2025-03-03"}) == [
+        "2025-03-02",
+        "2025-03-03",
+    ]
+
+
+def test_sensor_requests_each_new_day_once_and_again_after_a_change(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    _land(tmp_path, "2025-03-01")
+    _land(tmp_path, "2025-03-02", "b.csv")
+    requests, cursor, _ = _tick(instance, tmp_path, None)
+    assert [r.partition_key for r in requests] == ["2025-03-01", "2025-03-02"]
+    assert requests[0].tags["mlops/trigger"] == "landing_files"
+    assert set(json.loads(cursor or "{}")) == {"2025-03-01", "2025-03-02"}
+
+    requests, cursor2, skip = _tick(instance, tmp_path, cursor)
+    assert requests == []
+    assert skip.startswith("no new landing files")
+
+    # A second file for a day (or a replaced file: new mtime) requests that day again.
+    extra = _land(tmp_path, "2025-03-02", "c.parquet")
+    os.utime(extra, (1_700_000_000, 1_700_000_000))
+    requests, _, _ = _tick(instance, tmp_path, cursor2)
+    assert [r.partition_key for r in requests] == ["2025-03-02"]
+    assert requests[0].run_key != f"landing-2025-03-02-{json.loads(cursor2 or '{}')['2025-03-02']}"
+
+
+def test_today_waits_until_it_is_a_partition(tmp_path: Path, instance: dg.DagsterInstance) -> None:
+    today = datetime.now(UTC).date().isoformat()
+    _land(tmp_path, today)
+    requests, cursor, skip = _tick(instance, tmp_path, None)
+    assert requests == []
+    assert cursor is None  # not remembered: requested on the first tick after the day closes
+    assert f"waiting for partitions {today}" in skip
+    assert date.fromisoformat(today)  # a real date folder, not a bad name
