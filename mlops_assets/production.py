@@ -43,7 +43,13 @@ from mlops_assets.settings import Settings
 
 DEFAULT_TIMEOUT_S = 3.0
 PRODUCTION_PROFILE = "production"
-DAGSTER_PG_VARIABLES = ("DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB")
+DAGSTER_PG_VARIABLES = (
+    "DAGSTER_PG_HOST",
+    "DAGSTER_PG_PORT",
+    "DAGSTER_PG_USER",
+    "DAGSTER_PG_PASSWORD",
+    "DAGSTER_PG_DB",
+)
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
@@ -100,7 +106,11 @@ def postgres_service_from_url(name: str, url: str) -> Service:
         raise ValueError(f"{name}: expected a postgresql:// URL, got scheme {parts.scheme!r}")
     host = parts.hostname or "localhost"
     port = parts.port or 5432
-    kwargs: dict[str, Any] = {"host": host, "port": port, "dbname": unquote(parts.path.lstrip("/")) or "postgres"}
+    kwargs: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "dbname": unquote(parts.path.lstrip("/")) or "postgres",
+    }
     if parts.username:
         kwargs["user"] = unquote(parts.username)
     if parts.password:
@@ -206,7 +216,7 @@ def configuration_problems(settings: Settings, env: Mapping[str, str] | None = N
 
 
 def _tcp_connect(host: str, port: int, timeout_s: float) -> None:
-    """Open and close a TCP connection: fails fast on a closed port, within ``timeout_s`` on a filtered one."""
+    """Open and close a TCP connection: fails at once on a closed port, in ``timeout_s`` on a filtered one."""
     with socket.create_connection((host, port), timeout=timeout_s):
         pass
 
@@ -227,9 +237,13 @@ def _ping_postgres(service: Service, timeout_s: float) -> str:
 def _ping_redis(service: Service, timeout_s: float) -> str:
     import redis
 
-    kwargs = dict(service.connect_kwargs)
-    options = {"socket_connect_timeout": timeout_s, "socket_timeout": timeout_s}
-    client = redis.Redis.from_url(kwargs.pop("url"), **options) if "url" in kwargs else redis.Redis(**kwargs, **options)
+    kwargs: dict[str, Any] = {
+        **service.connect_kwargs,
+        "socket_connect_timeout": timeout_s,
+        "socket_timeout": timeout_s,
+    }
+    url = kwargs.pop("url", None)
+    client = redis.Redis.from_url(url, **kwargs) if url else redis.Redis(**kwargs)
     try:
         if not client.ping():
             raise ConnectionError("PING did not answer PONG")
@@ -310,7 +324,9 @@ def _read_yaml_mapping(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigFileError(f"{path}: expected a mapping of keys at the top level, got {type(data).__name__}")
+        raise ConfigFileError(
+            f"{path}: expected a mapping of keys at the top level, got {type(data).__name__}"
+        )
     return data
 
 
@@ -384,7 +400,9 @@ def validate_dagster_yaml(path: Path | str, check_env: bool = True) -> dict[str,
         if unset:
             raise ConfigFileError(
                 "invalid Dagster instance config:\n  "
-                + "\n  ".join(f"{path}: key {key}: environment variable {var} is not set" for key, var in unset)
+                + "\n  ".join(
+                    f"{path}: key {key}: environment variable {var} is not set" for key, var in unset
+                )
             )
     return data
 
@@ -428,7 +446,9 @@ def validate_feature_store_yaml(path: Path | str) -> Any:
     lines = []
     # Only values count: a comment that mentions ${VAR} is not a reference.
     unresolved = sorted({m.group(1) for value in _string_values(data) for m in _ENV_PATTERN.finditer(value)})
-    lines += [f"{path}: environment variable {var} is not set (referenced as ${{{var}}})" for var in unresolved]
+    lines += [
+        f"{path}: environment variable {var} is not set (referenced as ${{{var}}})" for var in unresolved
+    ]
     known = set()
     for name, info in RepoConfig.model_fields.items():
         known.add(name)

@@ -149,7 +149,7 @@ def test_drift_is_detected_and_retraining_follows(settings: Settings, instance: 
         instance=instance, run_config=TRAIN_CONFIG, tags={"mlops/trigger": "initial"}
     ).success
     client = resources["mlflow"].client()
-    first_champion = client.get_model_version_by_alias(SERVING_MODEL, "champion").version
+    first_champion = str(client.get_model_version_by_alias(SERVING_MODEL, "champion").version)
     timings["first training"] = time.perf_counter() - started
 
     # --- Score the last week of history in one run: the drift check's "before" verdict.
@@ -237,20 +237,21 @@ def test_drift_is_detected_and_retraining_follows(settings: Settings, instance: 
     versions = client.search_model_versions(f"name='{SERVING_MODEL}'")
     assert len(versions) == 3
     champion = first_champion
-    for run in sorted(retrain_runs, key=lambda r: r.start_time or 0):
+    for run in reversed(retrain_runs):  # get_runs lists the newest first
         (event,) = [
             e
             for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
-            if e.asset_key == dg.AssetKey("model_promotion")
+            if e.dagster_event and e.dagster_event.asset_key == dg.AssetKey("model_promotion")
         ]
         metadata = event.asset_materialization.metadata
         assert SERVING_MODEL in metadata["reasons"].value
+        assert "beats_champion" in metadata["reasons"].value  # compared with the champion on the same rows
         promoted = SERVING_MODEL in metadata["promoted"].value
-        after = metadata["champions"].value[SERVING_MODEL]
+        after = str(metadata["champions"].value[SERVING_MODEL])
         if promoted:
             assert after != champion
         else:
             assert after == champion
         champion = after
-    assert client.get_model_version_by_alias(SERVING_MODEL, "champion").version == champion
+    assert str(client.get_model_version_by_alias(SERVING_MODEL, "champion").version) == champion
     print({k: round(v, 1) for k, v in timings.items()})

@@ -35,7 +35,9 @@ def pg_admin() -> dict[str, Any]:
     }
     if os.environ.get("MLOPS_TEST_PG_PASSWORD"):
         params["password"] = os.environ["MLOPS_TEST_PG_PASSWORD"]
-    check = check_service(Service("PostgreSQL", "postgres", params["host"], params["port"], params), timeout_s=3)
+    check = check_service(
+        Service("PostgreSQL", "postgres", params["host"], params["port"], params), timeout_s=3
+    )
     if not check.ok:
         _fail_or_skip(f"PostgreSQL is not available: {check.describe()}")
     return params
@@ -74,8 +76,10 @@ def fresh_pg_database(pg_admin: dict[str, Any]) -> Iterator[Callable[[str], dict
 
 
 @pytest.fixture
-def dagster_pg_env(fresh_pg_database: Callable[[str], dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """A fresh database for a Dagster instance, exported as the DAGSTER_PG_* variables deploy/dagster.yaml reads."""
+def dagster_pg_env(
+    fresh_pg_database: Callable[[str], dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """A fresh database for a Dagster instance, as the DAGSTER_PG_* variables deploy/dagster.yaml reads."""
     params = fresh_pg_database("dagster")
     monkeypatch.setenv("DAGSTER_PG_HOST", str(params["host"]))
     monkeypatch.setenv("DAGSTER_PG_PORT", str(params["port"]))

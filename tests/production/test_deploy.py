@@ -39,29 +39,96 @@ DOCKERFILE = (REPO_ROOT / "deploy" / "Dockerfile").read_text()
 
 # Keys of the chart's values.schema.json (dagster-io/dagster helm/dagster/values.schema.json, 1.x).
 CHART_TOP_LEVEL = {
-    "global", "dagsterWebserver", "dagster-user-deployments", "postgresql", "generatePostgresqlPasswordSecret",
-    "generateCeleryConfigSecret", "rabbitmq", "redis", "flower", "ingress", "imagePullSecrets", "computeLogManager",
-    "scheduler", "runLauncher", "pythonLogs", "dagsterDaemon", "busybox", "migrate", "telemetry", "serviceAccount",
-    "retention", "concurrency", "additionalInstanceConfig",
+    "global",
+    "dagsterWebserver",
+    "dagster-user-deployments",
+    "postgresql",
+    "generatePostgresqlPasswordSecret",
+    "generateCeleryConfigSecret",
+    "rabbitmq",
+    "redis",
+    "flower",
+    "ingress",
+    "imagePullSecrets",
+    "computeLogManager",
+    "scheduler",
+    "runLauncher",
+    "pythonLogs",
+    "dagsterDaemon",
+    "busybox",
+    "migrate",
+    "telemetry",
+    "serviceAccount",
+    "retention",
+    "concurrency",
+    "additionalInstanceConfig",
 }
 CHART_GLOBAL = {"postgresqlSecretName", "dagsterHome", "serviceAccountName", "celeryConfigSecretName"}
 CHART_USER_DEPLOYMENT = {
-    "name", "image", "dagsterApiGrpcArgs", "codeServerArgs", "includeConfigInLaunchedRuns", "deploymentNamespace",
-    "port", "env", "envConfigMaps", "envSecrets", "annotations", "nodeSelector", "affinity", "tolerations",
-    "podSecurityContext", "securityContext", "resources", "livenessProbe", "readinessProbe", "startupProbe",
-    "labels", "volumeMounts", "volumes", "schedulerName", "initContainers", "sidecarContainers",
+    "name",
+    "image",
+    "dagsterApiGrpcArgs",
+    "codeServerArgs",
+    "includeConfigInLaunchedRuns",
+    "deploymentNamespace",
+    "port",
+    "env",
+    "envConfigMaps",
+    "envSecrets",
+    "annotations",
+    "nodeSelector",
+    "affinity",
+    "tolerations",
+    "podSecurityContext",
+    "securityContext",
+    "resources",
+    "livenessProbe",
+    "readinessProbe",
+    "startupProbe",
+    "labels",
+    "volumeMounts",
+    "volumes",
+    "schedulerName",
+    "initContainers",
+    "sidecarContainers",
 }
 CHART_K8S_RUN_LAUNCHER = {
-    "image", "imagePullPolicy", "jobNamespace", "loadInclusterConfig", "kubeconfigFile", "envConfigMaps",
-    "envSecrets", "envVars", "volumeMounts", "volumes", "labels", "failPodOnRunFailure", "resources",
-    "schedulerName", "securityContext", "runK8sConfig",
+    "image",
+    "imagePullPolicy",
+    "jobNamespace",
+    "loadInclusterConfig",
+    "kubeconfigFile",
+    "envConfigMaps",
+    "envSecrets",
+    "envVars",
+    "volumeMounts",
+    "volumes",
+    "labels",
+    "failPodOnRunFailure",
+    "resources",
+    "schedulerName",
+    "securityContext",
+    "runK8sConfig",
 }
 CHART_K8S_RUN_LAUNCHER_REQUIRED = {
-    "imagePullPolicy", "loadInclusterConfig", "envConfigMaps", "envSecrets", "envVars", "volumeMounts", "volumes",
+    "imagePullPolicy",
+    "loadInclusterConfig",
+    "envConfigMaps",
+    "envSecrets",
+    "envVars",
+    "volumeMounts",
+    "volumes",
 }
 CHART_POSTGRESQL = {
-    "image", "enabled", "postgresqlHost", "postgresqlUsername", "postgresqlPassword", "postgresqlDatabase",
-    "postgresqlParams", "postgresqlScheme", "service",
+    "image",
+    "enabled",
+    "postgresqlHost",
+    "postgresqlUsername",
+    "postgresqlPassword",
+    "postgresqlDatabase",
+    "postgresqlParams",
+    "postgresqlScheme",
+    "service",
 }
 
 
@@ -122,8 +189,14 @@ def _render_run_launcher(values: dict[str, Any], namespace: str = "dagster") -> 
         config["env_config_maps"] = [c["name"] for c in launcher["envConfigMaps"] if "name" in c]
     if launcher.get("envSecrets"):
         config["env_secrets"] = [s["name"] for s in launcher["envSecrets"] if "name" in s]
-    for key, target in (("envVars", "env_vars"), ("volumeMounts", "volume_mounts"), ("volumes", "volumes"),
-                        ("labels", "labels"), ("resources", "resources"), ("securityContext", "security_context")):
+    for key, target in (
+        ("envVars", "env_vars"),
+        ("volumeMounts", "volume_mounts"),
+        ("volumes", "volumes"),
+        ("labels", "labels"),
+        ("resources", "resources"),
+        ("securityContext", "security_context"),
+    ):
         if launcher.get(key):
             config[target] = launcher[key]
     if launcher.get("failPodOnRunFailure"):
@@ -163,7 +236,9 @@ def test_rendered_instance_validates_as_a_dagster_yaml(tmp_path: Path) -> None:
         "run_coordinator": {
             "module": "dagster.core.run_coordinator",
             "class": "QueuedRunCoordinator",
-            "config": {"max_concurrent_runs": coordinator["config"]["queuedRunCoordinator"]["maxConcurrentRuns"]},
+            "config": {
+                "max_concurrent_runs": coordinator["config"]["queuedRunCoordinator"]["maxConcurrentRuns"]
+            },
         },
         "telemetry": {"enabled": VALUES["telemetry"]["enabled"]},
     }
@@ -171,6 +246,13 @@ def test_rendered_instance_validates_as_a_dagster_yaml(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(instance))
     data = validate_dagster_yaml(path, check_env=False)
     assert data["storage"]["postgres"]["postgres_db"]["hostname"] == "postgres.internal"
+
+
+def test_both_instance_configs_name_the_installed_postgres_driver() -> None:
+    """SQLAlchemy 2.1 reads a bare postgresql:// as psycopg v3, which the image does not ship."""
+    assert VALUES["postgresql"]["postgresqlScheme"] == "postgresql+psycopg2"
+    deploy = yaml.safe_load((REPO_ROOT / "deploy" / "dagster.yaml").read_text())
+    assert deploy["storage"]["postgres"]["postgres_db"]["scheme"] == "postgresql+psycopg2"
 
 
 def test_k8s_executor_config_validates() -> None:
@@ -187,7 +269,9 @@ def test_executor_is_chosen_by_environment() -> None:
     assert executor_from_env({"MLOPS_EXECUTOR": "in_process"}) is dg.in_process_executor
     k8s = executor_from_env({"MLOPS_EXECUTOR": "k8s"})
     assert k8s.name == "k8s_job_executor"
-    with pytest.raises(ValueError, match=r"MLOPS_EXECUTOR='celery': expected one of multiprocess, in_process, k8s"):
+    with pytest.raises(
+        ValueError, match=r"MLOPS_EXECUTOR='celery': expected one of multiprocess, in_process, k8s"
+    ):
         executor_from_env({"MLOPS_EXECUTOR": "celery"})
 
 
@@ -215,16 +299,20 @@ def _step_job(tags: dict[str, str], executor_default: dict[str, Any]) -> Any:
     """The Kubernetes Job dagster-k8s builds for a step: run-level default, then the step's own tag."""
     from dagster_k8s.container_context import K8sContainerContext
 
-    context = K8sContainerContext(run_k8s_config=get_user_defined_k8s_config({})).merge(
-        K8sContainerContext(run_k8s_config=dagster_k8s_user_config(executor_default))
-    ).merge(K8sContainerContext(run_k8s_config=get_user_defined_k8s_config(tags)))
+    context = (
+        K8sContainerContext(run_k8s_config=get_user_defined_k8s_config({}))
+        .merge(K8sContainerContext(run_k8s_config=dagster_k8s_user_config(executor_default)))
+        .merge(K8sContainerContext(run_k8s_config=get_user_defined_k8s_config(tags)))
+    )
     job_config = DagsterK8sJobConfig(
         job_image="registry.example.com/mlops-assets:0.1.0",
         dagster_home=VALUES["global"]["dagsterHome"],
         instance_config_map="dagster-instance",
     )
     return construct_dagster_k8s_job(
-        job_config, args=["dagster", "api", "execute_step"], job_name="dagster-step-test",
+        job_config,
+        args=["dagster", "api", "execute_step"],
+        job_name="dagster-step-test",
         user_defined_k8s_config=context.run_k8s_config,
     )
 
@@ -236,7 +324,9 @@ def dagster_k8s_user_config(step_k8s_config: dict[str, Any]) -> Any:
 
 
 def test_step_jobs_carry_the_requested_resources() -> None:
-    defs = dg.Definitions(assets=[heavy_training_step, light_step], executor=executor_from_env({"MLOPS_EXECUTOR": "k8s"}))
+    defs = dg.Definitions(
+        assets=[heavy_training_step, light_step], executor=executor_from_env({"MLOPS_EXECUTOR": "k8s"})
+    )
     job = defs.resolve_implicit_global_asset_job_def()
     assert job.executor_def.name == "k8s_job_executor"
     plan = create_execution_plan(job)

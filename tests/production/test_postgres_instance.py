@@ -46,7 +46,9 @@ def test_pipeline_runs_on_postgres_instance_from_deploy_config(
     checked = preflight(settings)
     assert [line.split(" at ")[0] for line in checked] == ["Dagster instance storage (PostgreSQL)"]
 
-    write_days(SimulationConfig(start=date(2026, 1, 1), days=3, rows_per_day=150), settings.data_dir, "parquet")
+    write_days(
+        SimulationConfig(start=date(2026, 1, 1), days=3, rows_per_day=150), settings.data_dir, "parquet"
+    )
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
@@ -55,7 +57,10 @@ def test_pipeline_runs_on_postgres_instance_from_deploy_config(
             [raw_transactions, validated_and_quarantined_transactions],
             resources=resources,
             instance=instance,
-            tags={"dagster/asset_partition_range_start": DAYS[0], "dagster/asset_partition_range_end": DAYS[-1]},
+            tags={
+                "dagster/asset_partition_range_start": DAYS[0],
+                "dagster/asset_partition_range_end": DAYS[-1],
+            },
         )
         assert result.success
         run_id = result.run_id
@@ -69,7 +74,8 @@ def test_pipeline_runs_on_postgres_instance_from_deploy_config(
     event_types = dict(
         _query(
             dagster_pg_env,
-            "SELECT dagster_event_type, count(*) FROM event_logs WHERE run_id = %s GROUP BY dagster_event_type",
+            "SELECT dagster_event_type, count(*) FROM event_logs WHERE run_id = %s "
+            "GROUP BY dagster_event_type",
             (run_id,),
         )
     )
@@ -77,7 +83,8 @@ def test_pipeline_runs_on_postgres_instance_from_deploy_config(
     assert event_types[dg.DagsterEventType.STEP_SUCCESS.value] == 2
     materialized = _query(
         dagster_pg_env,
-        "SELECT asset_key, partition FROM event_logs WHERE run_id = %s AND dagster_event_type = 'ASSET_MATERIALIZATION' "
+        "SELECT asset_key, partition FROM event_logs "
+        "WHERE run_id = %s AND dagster_event_type = 'ASSET_MATERIALIZATION' "
         "ORDER BY asset_key, partition",
         (run_id,),
     )

@@ -37,14 +37,25 @@ def test_local_profile_checks_nothing() -> None:
 
 
 def test_unreachable_services_fail_within_seconds_naming_service_and_address() -> None:
-    env = {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": "1", "DAGSTER_PG_USER": "dagster", "DAGSTER_PG_DB": "d"}
-    settings = _settings(redis_url=f"redis://{CLOSED}/0", mlflow_uri=f"postgresql+psycopg2://u:s3cret@{CLOSED}/mlflow")
+    env = {
+        "DAGSTER_PG_HOST": "127.0.0.1",
+        "DAGSTER_PG_PORT": "1",
+        "DAGSTER_PG_USER": "dagster",
+        "DAGSTER_PG_DB": "d",
+    }
+    settings = _settings(
+        redis_url=f"redis://{CLOSED}/0", mlflow_uri=f"postgresql+psycopg2://u:s3cret@{CLOSED}/mlflow"
+    )
     began = time.perf_counter()
     with pytest.raises(ServiceUnavailableError) as raised:
         preflight(settings, env=env, timeout_s=3)
     assert time.perf_counter() - began < 5
     message = str(raised.value)
-    for service in ("Dagster instance storage (PostgreSQL)", "MLflow tracking store (PostgreSQL)", "Feast online store (Redis)"):
+    for service in (
+        "Dagster instance storage (PostgreSQL)",
+        "MLflow tracking store (PostgreSQL)",
+        "Feast online store (Redis)",
+    ):
         assert f"{service} at {CLOSED}: UNREACHABLE" in message
     assert "s3cret" not in message  # addresses only, never credentials
 
@@ -53,7 +64,9 @@ def test_a_filtered_address_times_out_instead_of_hanging() -> None:
     # 10.255.255.1 is unroutable here: the TCP connect either times out or is refused, never hangs.
     settings = _settings(redis_url="redis://10.255.255.1:6379/0")
     began = time.perf_counter()
-    with pytest.raises(ServiceUnavailableError, match=r"Feast online store \(Redis\) at 10\.255\.255\.1:6379"):
+    with pytest.raises(
+        ServiceUnavailableError, match=r"Feast online store \(Redis\) at 10\.255\.255\.1:6379"
+    ):
         preflight(settings, env={}, timeout_s=1)
     assert time.perf_counter() - began < 4
 
@@ -78,7 +91,13 @@ def test_redis_addresses_in_url_and_feast_form() -> None:
     assert (url.host, url.port, url.address) == ("cache.internal", 6380, "cache.internal:6380")
     feast_form = redis_service_from_url("r", "cache.internal:6381,password=pw,db=3,ssl=true")
     assert feast_form.address == "cache.internal:6381"
-    assert dict(feast_form.connect_kwargs) == {"host": "cache.internal", "port": 6381, "password": "pw", "db": 3, "ssl": True}
+    assert dict(feast_form.connect_kwargs) == {
+        "host": "cache.internal",
+        "port": 6381,
+        "password": "pw",
+        "db": 3,
+        "ssl": True,
+    }
 
 
 # --- dagster.yaml -------------------------------------------------------------------------------------
@@ -91,7 +110,13 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def test_deploy_dagster_yaml_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB"):
+    for var in (
+        "DAGSTER_PG_HOST",
+        "DAGSTER_PG_PORT",
+        "DAGSTER_PG_USER",
+        "DAGSTER_PG_PASSWORD",
+        "DAGSTER_PG_DB",
+    ):
         monkeypatch.setenv(var, "5432" if var.endswith("PORT") else "x")
     data = validate_dagster_yaml(REPO_ROOT / "deploy" / "dagster.yaml")
     assert data["storage"]["postgres"]["postgres_db"]["db_name"] == {"env": "DAGSTER_PG_DB"}
@@ -121,7 +146,9 @@ def test_unknown_and_missing_dagster_yaml_keys_are_named(tmp_path: Path) -> None
     ]
 
 
-def test_unset_environment_variable_in_dagster_yaml_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unset_environment_variable_in_dagster_yaml_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("MLOPS_TEST_UNSET_HOST", raising=False)
     path = _write(
         tmp_path,
@@ -131,7 +158,8 @@ def test_unset_environment_variable_in_dagster_yaml_is_named(tmp_path: Path, mon
     )
     with pytest.raises(
         ConfigFileError,
-        match=rf"{path}: key storage.postgres.postgres_db.hostname: environment variable MLOPS_TEST_UNSET_HOST is not set",
+        match=rf"{path}: key storage.postgres.postgres_db.hostname: "
+        "environment variable MLOPS_TEST_UNSET_HOST is not set",
     ):
         validate_dagster_yaml(path)
 
@@ -142,14 +170,25 @@ FEAST_OK = "project: p\nprovider: local\nregistry: data/registry.db\n"
 
 
 def test_malformed_feature_store_yaml_names_file_and_line(tmp_path: Path) -> None:
-    path = _write(tmp_path, "feature_store.yaml", FEAST_OK + "online_store:\n  type: redis\n   connection_string: x\n")
-    with pytest.raises(ConfigFileError, match=rf"{path}: malformed YAML at line 6, column 21: mapping values are not allowed here"):
+    path = _write(
+        tmp_path, "feature_store.yaml", FEAST_OK + "online_store:\n  type: redis\n   connection_string: x\n"
+    )
+    with pytest.raises(
+        ConfigFileError,
+        match=rf"{path}: malformed YAML at line 6, column 21: mapping values are not allowed here",
+    ):
         validate_feature_store_yaml(path)
 
 
 def test_feature_store_yaml_unknown_nested_key_is_named_with_its_section(tmp_path: Path) -> None:
-    path = _write(tmp_path, "feature_store.yaml", FEAST_OK + "online_store:\n  type: redis\n  connection_strin: h:6379\n")
-    with pytest.raises(ConfigFileError, match=rf"{path}: key online_store.connection_strin: Extra inputs are not permitted"):
+    path = _write(
+        tmp_path,
+        "feature_store.yaml",
+        FEAST_OK + "online_store:\n  type: redis\n  connection_strin: h:6379\n",
+    )
+    with pytest.raises(
+        ConfigFileError, match=rf"{path}: key online_store.connection_strin: Extra inputs are not permitted"
+    ):
         validate_feature_store_yaml(path)
 
 
@@ -165,11 +204,18 @@ def test_feature_store_yaml_wrong_type_and_missing_registry_are_named(tmp_path: 
     with pytest.raises(ConfigFileError, match=rf"{path}: key registry: missing required key"):
         validate_feature_store_yaml(path)
     path = _write(tmp_path, "feature_store.yaml", FEAST_OK + "entity_key_serialization_version: three\n")
-    with pytest.raises(ConfigFileError, match=rf"{path}: key entity_key_serialization_version: Input should be a valid integer"):
+    with pytest.raises(
+        ConfigFileError,
+        match=rf"{path}: key entity_key_serialization_version: Input should be a valid integer",
+    ):
         validate_feature_store_yaml(path)
 
 
 def test_valid_feature_store_yaml_on_redis_loads(tmp_path: Path) -> None:
-    path = _write(tmp_path, "feature_store.yaml", FEAST_OK + "online_store:\n  type: redis\n  connection_string: h:6379\n")
+    path = _write(
+        tmp_path,
+        "feature_store.yaml",
+        FEAST_OK + "online_store:\n  type: redis\n  connection_string: h:6379\n",
+    )
     config = validate_feature_store_yaml(path)
     assert (config.online_store.type, config.online_store.connection_string) == ("redis", "h:6379")

@@ -55,7 +55,9 @@ def test_mlflow_logs_and_registers_a_champion_on_postgres(
     assert settings.mlflow_tracking_uri == _pg_url(params)
     assert [line.split(" at ")[0] for line in preflight(settings)] == ["MLflow tracking store (PostgreSQL)"]
 
-    resource = MlflowResource(tracking_uri=settings.mlflow_tracking_uri, artifact_root=str(tmp_path / "artifacts"))
+    resource = MlflowResource(
+        tracking_uri=settings.mlflow_tracking_uri, artifact_root=str(tmp_path / "artifacts")
+    )
     features = np.array([[0.0], [1.0], [2.0], [3.0]])
     model = LogisticRegression().fit(features, [0, 0, 1, 1])
     name = "fraud_test_model"

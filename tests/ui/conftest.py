@@ -60,7 +60,9 @@ class Webserver:
     log_path: Path
     landed_days: tuple[str, ...]
 
-    def graphql(self, query: str, variables: dict[str, Any] | None = None, timeout_s: float = 30) -> dict[str, Any]:
+    def graphql(
+        self, query: str, variables: dict[str, Any] | None = None, timeout_s: float = 30
+    ) -> dict[str, Any]:
         """POST a GraphQL query; errors in the answer are raised with the query's first line."""
         body = json.dumps({"query": query, "variables": variables or {}}).encode()
         request = urllib.request.Request(f"{self.url}/graphql", body, {"Content-Type": "application/json"})
@@ -84,7 +86,10 @@ def _free_port() -> int:
 def _wait_until_loaded(server: Webserver, process: subprocess.Popen[bytes]) -> None:
     """Wait for the HTTP server and then for the code location to finish loading (or fail)."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    query = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"
+    query = (
+        "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus"
+        " locationOrLoadError { __typename ... on PythonError { message } } } } } }"
+    )
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"dagster-webserver exited with {process.returncode}:\n{server.log_tail()}")
@@ -96,7 +101,9 @@ def _wait_until_loaded(server: Webserver, process: subprocess.Popen[bytes]) -> N
         if entries and all(e["loadStatus"] == "LOADED" for e in entries):
             errors = [e for e in entries if e["locationOrLoadError"]["__typename"] == "PythonError"]
             if errors:
-                raise RuntimeError(f"code location failed to load: {errors[0]['locationOrLoadError']['message']}")
+                raise RuntimeError(
+                    f"code location failed to load: {errors[0]['locationOrLoadError']['message']}"
+                )
             return
         time.sleep(0.5)
     raise TimeoutError(f"dagster-webserver not ready after {STARTUP_TIMEOUT_S}s:\n{server.log_tail()}")
@@ -123,7 +130,9 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webserver]:
     }
     for name in ("MLOPS_REDIS_URL", "MLOPS_MLFLOW_TRACKING_URI", "MLOPS_PROFILE", "MLOPS_EXECUTOR"):
         env.pop(name, None)  # the local profile, whatever the calling shell exports
-    executable = shutil.which("dagster-webserver", path=str(Path(sys.executable).parent)) or "dagster-webserver"
+    executable = (
+        shutil.which("dagster-webserver", path=str(Path(sys.executable).parent)) or "dagster-webserver"
+    )
     log_path = root / "webserver.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -155,4 +164,6 @@ def expected_asset_keys() -> list[str]:
     from mlops_assets.definitions import defs
 
     graph = defs.resolve_asset_graph()
-    return sorted(key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).is_materializable)
+    return sorted(
+        key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).is_materializable
+    )

@@ -49,7 +49,9 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True)
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
+        )
         yield chromium
         chromium.close()
 
@@ -92,6 +94,31 @@ def _expand_all_groups(page: Any) -> None:
     raise AssertionError("the asset graph's context menu never offered 'Expand all groups'")
 
 
+def _label_shows(label: str, name: str) -> bool:
+    """A node label shows the key's last part, middle-truncated when long ("vali…_transactions")."""
+    if "…" not in label:
+        return label == name
+    head, _, tail = label.partition("…")
+    return name.startswith(head) and name.endswith(tail)
+
+
+def _wait_for_graph_nodes(page: Any, asset_keys: list[str], timeout_s: float = 30) -> list[str]:
+    """The keys without a node in the graph once it has rendered (empty: all there)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        labels = page.locator("[class*='AssetNode_assetName']").all_inner_texts()
+        missing = []
+        for key in asset_keys:
+            match = next((label for label in labels if _label_shows(label, key.split("/")[-1])), None)
+            if match is None:
+                missing.append(key)
+            else:
+                labels.remove(match)
+        if not missing or time.monotonic() > deadline:
+            return missing
+        time.sleep(0.5)
+
+
 def test_asset_graph_shows_every_stage_of_the_lineage(
     page: Any, webserver: Any, expected_asset_keys: list[str]
 ) -> None:
@@ -100,12 +127,10 @@ def test_asset_graph_shows_every_stage_of_the_lineage(
     # Groups (one per stage) start collapsed; the graph's context menu expands them all.
     page.get_by_text("ingestion", exact=True).first.wait_for()
     _expand_all_groups(page)
-    try:
-        for key in expected_asset_keys:
-            page.get_by_text(key, exact=True).first.wait_for(state="attached")
-    except Exception:
+    missing = _wait_for_graph_nodes(page, expected_asset_keys)
+    if missing:
         _screenshot(page, "failure-asset-graph")
-        raise
+    assert not missing, f"asset graph lacks nodes for {missing}"
     page.wait_for_timeout(500)  # edges finish drawing
     path = _screenshot(page, "asset-graph")
     if not DOCS_SCREENSHOT.exists() or os.environ.get("MLOPS_UPDATE_SCREENSHOTS") == "1":
@@ -117,14 +142,17 @@ def _new_page(browser: Any) -> Any:
     context = browser.new_context(viewport={"width": 1600, "height": 1000})
     context.set_default_timeout(30_000)
     page = context.new_page()
-    # The newsletter prompt of a first visit covers the page whenever it pops up: dismiss it, as a person would.
+    # A first visit's newsletter prompt covers the page whenever it pops up: dismiss it, as a person would.
     page.add_locator_handler(
-        page.get_by_text("Join the Dagster community"), lambda: page.get_by_role("button", name="Skip").click()
+        page.get_by_text("Join the Dagster community"),
+        lambda: page.get_by_role("button", name="Skip").click(),
     )
     return page
 
 
-def _launch_partition_from_asset_page(page: Any, webserver: Any, asset: str, partition: str) -> dict[str, Any]:
+def _launch_partition_from_asset_page(
+    page: Any, webserver: Any, asset: str, partition: str
+) -> dict[str, Any]:
     """Asset page -> Materialize... -> type one partition -> Launch 1 run; the run once it has finished."""
     try:
         return _launch(page, webserver, asset, partition)
@@ -154,7 +182,11 @@ def _launch(page: Any, webserver: Any, asset: str, partition: str) -> dict[str, 
 
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while time.monotonic() < deadline:
-        runs = [r for r in _runs_for_partition(webserver, partition) if [asset] in [a["path"] for a in r["assetSelection"]]]
+        runs = [
+            r
+            for r in _runs_for_partition(webserver, partition)
+            if [asset] in [a["path"] for a in r["assetSelection"]]
+        ]
         if runs and runs[0]["status"] in {"SUCCESS", "FAILURE", "CANCELED"}:
             break
         time.sleep(1)
@@ -172,7 +204,9 @@ def launched_run(browser: Any, webserver: Any) -> dict[str, Any]:
     """One partition of raw_transactions, materialized from its asset page in the UI."""
     page = _new_page(browser)
     try:
-        return _launch_partition_from_asset_page(page, webserver, "raw_transactions", webserver.landed_days[1])
+        return _launch_partition_from_asset_page(
+            page, webserver, "raw_transactions", webserver.landed_days[1]
+        )
     finally:
         page.context.close()
 
@@ -182,19 +216,29 @@ def test_launching_one_partition_from_the_ui_succeeds(launched_run: dict[str, An
     assert launched_run["assetSelection"] == [{"path": ["raw_transactions"]}]
 
 
-def test_asset_page_shows_metadata_of_the_materialization(page: Any, webserver: Any, launched_run: dict[str, Any]) -> None:
+def test_asset_page_shows_metadata_of_the_materialization(
+    page: Any, webserver: Any, launched_run: dict[str, Any]
+) -> None:
     page.goto(f"{webserver.url}/assets/raw_transactions", wait_until="domcontentloaded")
-    metadata = page.get_by_role("heading", name="Metadata").or_(page.get_by_text("Metadata", exact=True)).first
+    metadata = (
+        page.get_by_role("heading", name="Metadata").or_(page.get_by_text("Metadata", exact=True)).first
+    )
     metadata.wait_for()
     for entry in ("rows_per_partition", "source_sha256", "parse_errors", "preview"):
         page.get_by_text(entry, exact=True).first.wait_for()
     page.get_by_text("Row count").first.wait_for()
-    assert page.get_by_text(webserver.landed_days[1]).count() >= 1  # the latest materialization is the partition launched
+    assert (
+        page.get_by_text(webserver.landed_days[1]).count() >= 1
+    )  # the latest materialization is the partition launched
     _screenshot(page, "asset-metadata")
 
 
-def test_asset_page_shows_check_results_after_a_ui_run(page: Any, webserver: Any, launched_run: dict[str, Any]) -> None:
-    run = _launch_partition_from_asset_page(page, webserver, "validated_transactions", webserver.landed_days[1])
+def test_asset_page_shows_check_results_after_a_ui_run(
+    page: Any, webserver: Any, launched_run: dict[str, Any]
+) -> None:
+    run = _launch_partition_from_asset_page(
+        page, webserver, "validated_transactions", webserver.landed_days[1]
+    )
     assert run["status"] == "SUCCESS"
     page.goto(f"{webserver.url}/assets/validated_transactions?view=checks", wait_until="domcontentloaded")
     for check in ("schema_pass_rate", "volume_vs_trailing_days", "null_rates"):

@@ -14,6 +14,7 @@ records it as SKIPPED, and the reason is in the run log and in this asset's meta
 import json
 from datetime import UTC, date, datetime, timedelta
 from time import perf_counter
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -153,6 +154,8 @@ def model_baseline(mlflow: MlflowResource, name: str, version: str) -> float | N
     try:
         client = mlflow.client()
         run_id = client.get_model_version(name, version).run_id
+        if run_id is None:
+            return None
         value = client.get_run(run_id).data.metrics.get("holdout_pr_auc")
     except Exception:
         return None
@@ -188,18 +191,18 @@ def score_drift(history: pl.DataFrame, scores: pl.DataFrame, day: str, config: D
 
 
 def _verdict_result(check: str, verdict: Verdict, severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
+    # Plain values as they are; nested mappings as JSON (the UI renders both).
+    metadata: dict[str, Any] = {"reason": verdict.reason, "failing_days": list(verdict.failing_days)}
+    metadata.update(
+        {k: dg.MetadataValue.json(v) if isinstance(v, dict) else v for k, v in verdict.metadata.items()}
+    )
     return dg.AssetCheckResult(
         asset_key=DRIFT_REPORT_KEY,
         check_name=check,
         passed=verdict.passed,
         severity=severity,
         description=verdict.reason,
-        metadata={
-            "reason": verdict.reason,
-            "failing_days": list(verdict.failing_days),
-            **{k: v for k, v in verdict.metadata.items() if not isinstance(v, dict)},
-            **{k: dg.MetadataValue.json(v) for k, v in verdict.metadata.items() if isinstance(v, dict)},
-        },
+        metadata=metadata,
     )
 
 
@@ -380,7 +383,7 @@ def drift_report(
     per_day = pl.DataFrame(summary_rows)
     drifted = pl.concat(drifted_tables) if drifted_tables else pl.DataFrame()
     last_html = report_paths.get(days[-1].isoformat())
-    metadata: dict[str, object] = {
+    metadata: dict[str, Any] = {
         "partitions": len(days),
         "as_of": as_of.isoformat(timespec="seconds"),
         "reference_rows": profile.rows if profile else 0,

@@ -461,7 +461,9 @@ def compare_to_reference(
                 reason="not in the reference window: nothing to compare with",
             )
         )
-    kinds = [(p, "numeric") for p in profile.numeric.values()]
+    kinds: list[tuple[NumericProfile | CategoricalProfile, str]] = [
+        (p, "numeric") for p in profile.numeric.values()
+    ]
     kinds += [(p, "categorical") for p in profile.categorical.values()]
     for feature_profile, kind in kinds:
         name = feature_profile.name

@@ -73,7 +73,8 @@ def score_inputs(
 @dg.asset(
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=["validated_transactions", "model_promotion"],
+    # The feature tables are read through `model_inputs`: declared so one run orders them before scoring.
+    deps=["validated_transactions", "customer_features", "merchant_features", "model_promotion"],
     group_name="monitoring",
     kinds={"mlflow", "polars", "parquet"},
     tags={"stage": "monitoring"},
@@ -106,7 +107,9 @@ def batch_predictions(
             {
                 "day": day.isoformat(),
                 "rows": scored.height,
-                "mean_score": round(float(scored[SCORE_COLUMN].mean() or 0.0), 5),
+                "mean_score": round(float(scored[SCORE_COLUMN].to_numpy().mean()), 5)
+                if scored.height
+                else None,
                 "flagged": int(scored[FLAG_COLUMN].sum()),
                 "seconds": round(perf_counter() - started, 2),
             }

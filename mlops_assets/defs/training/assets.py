@@ -103,7 +103,7 @@ def fraud_model(
         min_rows=config.min_rows,
         min_positives=config.min_positives,
     )
-    params = {
+    params: dict[str, LightGBMParams | TorchParams] = {
         LIGHTGBM: LightGBMParams(
             seed=config.seed, num_threads=config.num_threads, max_rounds=config.lightgbm_max_rounds
         ),

@@ -88,7 +88,7 @@ def check_training_frame(
         raise TrainingDataError(
             f"{name} data: {positives} fraud rows, fewer than the minimum of {min_positives}"
         )
-    bad: dict[str, int] = {}
+    bad: dict[str, str] = {}
     for column in features:
         series = frame.get_column(column)
         if not series.dtype.is_numeric():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -171,7 +171,7 @@ def train_and_register(
             client.log_batch(run_id, metrics=curve[begin : begin + 1000])
         for name, part in split.parts().items():
             mlflow.log_input(
-                mlflow.data.from_polars(
+                mlflow.data.from_polars(  # type: ignore[attr-defined]  # defined at import time
                     part.select(*features, LABEL),
                     source=dataset_source,
                     targets=LABEL,
@@ -184,8 +184,9 @@ def train_and_register(
         info = registry.log_model(family, trained.model, x_example, features, feature_service)
         timings["log_model_s"] = time.perf_counter() - start
 
-        card_facts = dict(
+        facts = CardFacts(
             model_name=model_name,
+            version="",
             family=family,
             run_id=run_id,
             git_commit=commit,
@@ -199,6 +200,12 @@ def train_and_register(
             latency=latency,
             training_data_sha256=data_hash,
         )
+        cards: list[str] = []
+
+        def log_card(version: str) -> None:
+            cards.append(render_model_card(replace(facts, version=version)))
+            mlflow.log_text(cards[-1], "model_card.md")
+
         version_tags = {
             registry.FAMILY_TAG: family,
             registry.FEATURE_SERVICE_TAG: feature_service,
@@ -222,18 +229,16 @@ def train_and_register(
                 f"data {windows['train'][0]}..{windows['holdout'][1]}; card: model_card.md in run {run_id}"
             ),
             model_id=info.model_id,
+            on_created=log_card,  # inside the all-or-nothing registration: no version without its card
         )
-        facts_version = str(version.version)
-        card = render_model_card(CardFacts(version=facts_version, **card_facts))  # type: ignore[arg-type]
-        mlflow.log_text(card, "model_card.md")
         timings["register_s"] = time.perf_counter() - start
 
     return TrainingOutcome(
         family=family,
         model_name=model_name,
-        version=facts_version,
+        version=str(version.version),
         run_id=run_id,
-        model_uri=f"models:/{model_name}/{facts_version}",
+        model_uri=f"models:/{model_name}/{version.version}",
         logged_model_uri=info.model_uri,
         trained=trained,
         holdout=holdout,
@@ -243,7 +248,7 @@ def train_and_register(
         rows=rows,
         partition_hashes=hashes,
         training_data_sha256=data_hash,
-        model_card=card,
+        model_card=cards[-1],
         timings_s=timings,
     )
 

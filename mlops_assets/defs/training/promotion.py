@@ -36,8 +36,11 @@ class PromotionPolicy:
     min_pr_auc_gain: float = 0.005  # absolute PR AUC over the champion, same holdout
     max_p99_latency_ms: float = 50.0  # single-row p99 on the scoring machine
     slice_tolerance: float = 0.05  # a slice may lose at most this much PR AUC
-    min_pr_auc: float = 0.20  # absolute floors: any champion, and the first one, must clear them
-    min_roc_auc: float = 0.75
+    # Absolute floors every champion (the first one included) must clear: they catch broken models, not
+    # weak ones. A random scorer gets PR AUC ~ the fraud rate (~0.015) and ROC AUC 0.5; the simulator's
+    # noisy fraud gives real models ~0.1-0.2 PR AUC and ~0.8 ROC AUC.
+    min_pr_auc: float = 0.05
+    min_roc_auc: float = 0.70
 
 
 @dataclass(frozen=True)

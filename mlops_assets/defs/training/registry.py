@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -132,8 +132,13 @@ def register_version(
     description: str,
     aliases: Sequence[str] = (CHALLENGER,),
     model_id: str | None = None,
+    on_created: Callable[[str], None] | None = None,
 ) -> ModelVersion:
-    """Register `model_uri` as a new version of `name`, tag it and point `aliases` at it; all or nothing."""
+    """Register `model_uri` as a new version of `name`, tag it and point `aliases` at it; all or nothing.
+
+    `on_created(version)` runs between creating the version and aliasing it (e.g. to log its model
+    card); if it or the aliasing fails, the version is deleted again and the error re-raised.
+    """
     from mlflow.exceptions import MlflowException
 
     try:
@@ -144,6 +149,8 @@ def register_version(
         name, source=model_uri, run_id=run_id, tags=dict(tags), description=description, model_id=model_id
     )
     try:
+        if on_created is not None:
+            on_created(str(version.version))
         for alias in aliases:
             client.set_registered_model_alias(name, alias, version.version)
     except Exception:

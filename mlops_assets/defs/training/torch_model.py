@@ -71,6 +71,10 @@ def fraud_mlp_class() -> Any:
             layers.append(nn.Linear(width, 1))
             self.net = nn.Sequential(*layers)
 
+        fill: torch.Tensor
+        mean: torch.Tensor
+        std: torch.Tensor
+
         def logits(self, x: torch.Tensor) -> torch.Tensor:
             x = torch.where(torch.isnan(x), self.fill, x)
             z = ((x - self.mean) / self.std).clamp(-CLIP, CLIP)

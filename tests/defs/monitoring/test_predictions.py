@@ -185,3 +185,70 @@ def test_champion_with_other_features_is_refused(resources, instance, feature_pa
     assert "no longer computed: ['cust_legacy_score']" in message
     assert f"does not know: ['{MODEL_FEATURES[-1]}']" in message
     assert not resources["lakehouse"].partition_path("batch_predictions", START).exists()
+
+
+@pytest.mark.slow
+def test_lineage_from_landing_files_to_batch_predictions(settings, resources, instance):
+    """raw -> validated -> features -> training_dataset -> fraud_model -> promotion -> batch_predictions."""
+    from mlops_assets.defs.features.assets import training_dataset
+    from mlops_assets.defs.ingestion.assets import raw_transactions
+    from mlops_assets.defs.training.assets import fraud_model, model_promotion
+    from mlops_assets.defs.validation.assets import validated_and_quarantined_transactions
+    from mlops_assets.simulator import write_days
+
+    days = 14
+    last = START + timedelta(days=days - 1)
+    write_days(SimulationConfig(start=START, days=days, rows_per_day=300), settings.data_dir)
+    day_range = {
+        "dagster/asset_partition_range_start": START.isoformat(),
+        "dagster/asset_partition_range_end": last.isoformat(),
+    }
+    upstream = dg.materialize(
+        [raw_transactions, validated_and_quarantined_transactions, customer_features, merchant_features],
+        resources=resources,
+        instance=instance,
+        tags=day_range,
+    )
+    assert upstream.success
+    training = dg.materialize(
+        [training_dataset, fraud_model, model_promotion],
+        selection=["training_dataset", "fraud_model/lightgbm", "model_promotion"],
+        resources=resources,
+        instance=instance,
+        run_config={
+            "ops": {
+                # Every label, even those that arrive after the window: enough fraud rows for a tiny model.
+                "training_dataset": {"config": {"label_cutoff": "2026-01-01T00:00:00+00:00"}},
+                "fraud_model": {
+                    "config": {
+                        "validation_days": 3,
+                        "holdout_days": 3,
+                        "min_rows": 500,
+                        "min_positives": 10,
+                        "lightgbm_max_rounds": 30,
+                        "num_threads": 1,
+                    }
+                },
+                "model_promotion": {"config": {"min_pr_auc": 0.0, "min_roc_auc": 0.0}},
+            }
+        },
+    )
+    assert training.success
+    promotion = next(
+        e
+        for e in training.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey("model_promotion")
+    )
+    assert promotion.materialization.metadata["champions"].value["fraud_lightgbm"] == "1"
+
+    scored = dg.materialize([batch_predictions], resources=resources, instance=instance, tags=day_range)
+    assert scored.success
+    predictions = (
+        resources["lakehouse"].scan_range("batch_predictions", START, last + timedelta(days=1)).collect()
+    )
+    validated = (
+        resources["lakehouse"].scan_range("validated_transactions", START, last + timedelta(days=1)).collect()
+    )
+    assert sorted(predictions["transaction_id"]) == sorted(validated["transaction_id"])
+    assert set(predictions["model_version"]) == {"1"}
+    assert predictions["score"].is_between(0, 1).all()

@@ -171,15 +171,20 @@ def test_redact_uri_hides_passwords():
     check_tracking_store("databricks")  # not probed: MLflow's own errors apply
 
 
+@pytest.mark.parametrize("failing", ["alias", "model_card"])
 def test_failed_registration_leaves_no_version_behind(
-    mlflow_resource, training_frame, features, small_split, tiny_lightgbm, monkeypatch
+    mlflow_resource, training_frame, features, small_split, tiny_lightgbm, monkeypatch, failing
 ):
+    import mlflow
     from mlflow import MlflowClient
 
-    def store_went_away(self, name, alias, version):
-        raise ConnectionError("tracking store went away while setting the alias")
+    def store_went_away(*args, **kwargs):
+        raise ConnectionError(f"tracking store went away while writing the {failing}")
 
-    monkeypatch.setattr(MlflowClient, "set_registered_model_alias", store_went_away)
+    if failing == "alias":
+        monkeypatch.setattr(MlflowClient, "set_registered_model_alias", store_went_away)
+    else:
+        monkeypatch.setattr(mlflow, "log_text", store_went_away)
     with pytest.raises(ConnectionError, match="went away"):
         train_and_register(
             training_frame,

@@ -119,7 +119,12 @@ def test_lineage_from_raw_data_to_batch_predictions():
     assert {"customer_features", "merchant_features"} <= parents("training_dataset")
     assert parents("fraud_model/lightgbm") == parents("fraud_model/torch") == {"training_dataset"}
     assert parents("model_promotion") == {"fraud_model/lightgbm", "fraud_model/torch", "training_dataset"}
-    assert parents("batch_predictions") == {"validated_transactions", "model_promotion"}
+    assert parents("batch_predictions") == {
+        "validated_transactions",
+        "customer_features",
+        "merchant_features",
+        "model_promotion",
+    }
     groups = {
         key: graph.get(dg.AssetKey.from_user_string(key)).group_name
         for key in ("fraud_model/lightgbm", "fraud_model/torch", "model_promotion", "batch_predictions")
