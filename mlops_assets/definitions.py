@@ -1,15 +1,22 @@
-"""The code location: every stage under `defs/` plus the resources, configured from the environment."""
+"""The code location: every stage under `defs/` plus the resources, configured from the environment.
 
-from __future__ import annotations
+Loading fails fast, naming the service and address, when the production profile is configured but a
+service is unreachable (`production.preflight`), instead of failing later inside a run.
+"""
 
 from pathlib import Path
 
 import dagster as dg
 
+from mlops_assets.k8s import executor_from_env
+from mlops_assets.production import preflight
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import Settings
 
+settings = Settings.from_env()
+preflight(settings)
+
 defs = dg.Definitions.merge(
     dg.load_from_defs_folder(project_root=Path(__file__).resolve().parent.parent),
-    dg.Definitions(resources=build_resources(Settings.from_env())),
+    dg.Definitions(resources=build_resources(settings), executor=executor_from_env()),
 )

@@ -3,7 +3,9 @@
 Every path the platform touches derives from `MLOPS_DATA_DIR`, so a test (or a user) points the whole
 platform somewhere else by setting one variable. The production profile is chosen by environment
 variables only: set `MLOPS_REDIS_URL` for the Feast online store on Redis and
-`MLOPS_MLFLOW_TRACKING_URI` for a PostgreSQL tracking store; nothing in code changes.
+`MLOPS_MLFLOW_TRACKING_URI` (e.g. `postgresql+psycopg2://user@host:5432/mlflow`: SQLAlchemy 2.1
+reads a bare `postgresql://` as psycopg 3, which is not installed) for a PostgreSQL tracking store;
+nothing in code changes.
 """
 
 from __future__ import annotations
