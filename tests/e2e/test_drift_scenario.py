@@ -181,14 +181,9 @@ def test_drift_is_detected_and_retraining_follows(settings: Settings, instance: 
         _land(settings, [day])
         requested, landing_cursor = _tick_landing(instance, resources, landing_cursor)
         assert requested == [day.isoformat()]
-        # Two runs: batch_predictions reads the feature tables without declaring them as deps, so one
-        # run could score before the features exist (reported to the lead).
-        inputs = dg.materialize(
-            DAILY_FLOW[:4], resources=resources, instance=instance, partition_key=day.isoformat()
-        )
-        assert inputs.success
+        # One run for the day, as the automation sensor launches it (eager on the whole daily flow).
         result = dg.materialize(
-            DAILY_FLOW[4:],
+            DAILY_FLOW,
             resources=resources,
             instance=instance,
             partition_key=day.isoformat(),

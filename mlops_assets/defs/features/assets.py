@@ -209,7 +209,7 @@ def training_dataset(
             "label_cutoff": window.label_cutoff.isoformat(),
             "transactions_in_window": inputs.height,
             "dropped_label_not_arrived": inputs.height - dataset.height,
-            "fraud_rate": round(float(dataset["is_fraud"].mean() or 0.0), 5),
+            "fraud_rate": round(float(dataset.select(pl.col("is_fraud").cast(pl.Float64).mean()).item()), 5),
             "features": list(MODEL_FEATURES),
             "per_day": dg.MetadataValue.md(markdown_table(per_day, max_rows=400)),
             "seconds": round(seconds, 3),
@@ -251,7 +251,7 @@ def online_features(
     start, end = day_start(days[0]), day_start(days[-1] + timedelta(days=1))
     online_until = _materialized_until(store, views)
     catch_up = online_until is not None and online_until > end
-    if catch_up:
+    if online_until is not None and catch_up:
         context.log.info(f"online store already holds data up to {online_until}: materializing up to there")
         end = online_until
     last_day = (end - timedelta(microseconds=1)).date()

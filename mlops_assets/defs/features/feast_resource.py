@@ -99,5 +99,5 @@ class FeastResource(dg.ConfigurableResource):
     def apply(self) -> FeatureStore:
         """`feast apply` through the Python API (idempotent); returns the store."""
         store = self.feature_store()
-        store.apply(list(self.definitions().values()))
+        store.apply(list(self.definitions().values()))  # type: ignore[arg-type]
         return store

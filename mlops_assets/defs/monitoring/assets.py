@@ -41,8 +41,10 @@ from mlops_assets.defs.monitoring.verdicts import (
     judge_feature_drift,
     judge_performance,
     judge_prediction_drift,
+    judge_volume,
 )
 from mlops_assets.defs.training.mlflow_resource import MlflowResource
+from mlops_assets.defs.validation.quality import TRAILING_DAYS, VolumeVerdict, volume_verdict
 from mlops_assets.metadata import markdown_table
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource, ReportsResource
@@ -59,10 +61,11 @@ CATEGORICAL_MONITORED: tuple[str, ...] = ("merchant_category", "country", "devic
 FEATURE_DRIFT_CHECK = "feature_drift"
 PREDICTION_DRIFT_CHECK = "prediction_drift"
 PERFORMANCE_CHECK = "model_performance"
+VOLUME_CHECK = "scored_volume"
 DRIFT_REPORT_KEY = dg.AssetKey(DRIFT_REPORT)
 CHECK_KEYS = {
     name: dg.AssetCheckKey(DRIFT_REPORT_KEY, name)
-    for name in (FEATURE_DRIFT_CHECK, PREDICTION_DRIFT_CHECK, PERFORMANCE_CHECK)
+    for name in (FEATURE_DRIFT_CHECK, PREDICTION_DRIFT_CHECK, PERFORMANCE_CHECK, VOLUME_CHECK)
 }
 
 
@@ -234,6 +237,11 @@ def _verdict_result(check: str, verdict: Verdict, severity: dg.AssetCheckSeverit
             description="PR AUC on labelled rows stays within tolerance of the model's holdout PR AUC; "
             "skipped (pending) until the labels have arrived.",
         ),
+        dg.AssetCheckSpec(
+            VOLUME_CHECK,
+            asset=DRIFT_REPORT,
+            description=f"Rows scored per day within 0.5x-2x the median of the {TRAILING_DAYS} days before.",
+        ),
     ],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -268,6 +276,7 @@ def drift_report(
     day_drifts: list[DayDrift] = []
     score_drifts: list[DayScoreDrift] = []
     performance: list[tuple[str, PerformanceResult]] = []
+    volumes: list[tuple[str, VolumeVerdict]] = []
     summary_rows: list[dict[str, object]] = []
     drifted_tables: list[pl.DataFrame] = []
     report_paths: dict[str, str] = {}
@@ -297,6 +306,13 @@ def drift_report(
             summary = None
             day_drifts.append(DayDrift(key, 0, (), 0.0, reference_error))
 
+        trailing = [
+            n
+            for i in range(1, TRAILING_DAYS + 1)
+            if (n := lakehouse.read_partition_row_count(PREDICTIONS_TABLE, day - timedelta(days=i)))
+            is not None
+        ]
+        volumes.append((key, volume_verdict(current.height, trailing)))
         version = _main_version(current)
         if version is None:
             score_drifts.append(DayScoreDrift(key, None, "no scored rows"))
@@ -379,6 +395,7 @@ def drift_report(
         FEATURE_DRIFT_CHECK: judge_feature_drift(day_drifts, config.max_drift_share, reference_error),
         PREDICTION_DRIFT_CHECK: judge_prediction_drift(score_drifts, config.psi_threshold),
         PERFORMANCE_CHECK: judge_performance(performance),
+        VOLUME_CHECK: judge_volume(volumes),
     }
     per_day = pl.DataFrame(summary_rows)
     drifted = pl.concat(drifted_tables) if drifted_tables else pl.DataFrame()
@@ -415,6 +432,7 @@ def drift_report(
         FEATURE_DRIFT_CHECK: severity,
         PREDICTION_DRIFT_CHECK: dg.AssetCheckSeverity.WARN,
         PERFORMANCE_CHECK: dg.AssetCheckSeverity.ERROR,
+        VOLUME_CHECK: dg.AssetCheckSeverity.WARN,
     }
     for check, verdict in verdicts.items():
         if CHECK_KEYS[check] not in context.selected_asset_check_keys:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mlops_assets.defs.monitoring.performance import PerformanceResult
+from mlops_assets.defs.validation.quality import VOLUME_RATIO_BOUNDS, VolumeVerdict
 
 VerdictStatus = Literal["pass", "fail", "skipped"]
 
@@ -108,6 +109,28 @@ def judge_prediction_drift(days: Sequence[DayScoreDrift], psi_threshold: float) 
             metadata,
         )
     return Verdict("pass", f"score PSI at most {worst.psi:.3f} (< {psi_threshold})", (), metadata)
+
+
+def judge_volume(days: Sequence[tuple[str, VolumeVerdict]]) -> Verdict:
+    """Fail when a day's scored rows leave the bounds around its trailing median (validation's rule)."""
+    judged = [(day, v) for day, v in days if v.ratio is not None]
+    if not judged:
+        return Verdict("skipped", "no trailing scored days to compare the volume with")
+    failing = [(day, v) for day, v in judged if not v.passed]
+    low, high = VOLUME_RATIO_BOUNDS
+    day, latest = failing[0] if failing else judged[-1]
+    metadata: dict[str, object] = {
+        "day": day,
+        "rows": latest.rows,
+        "trailing_median": latest.trailing_median,
+        "ratio": round(latest.ratio or 0.0, 3),
+        "bounds": f"{low}x-{high}x",
+    }
+    median = latest.trailing_median or 0.0
+    reason = f"{day}: {latest.rows} rows scored, {latest.ratio:.2f}x the trailing median {median:.0f}"
+    if failing:
+        return Verdict("fail", f"{reason} (outside {low}x-{high}x)", tuple(d for d, _ in failing), metadata)
+    return Verdict("pass", f"{reason} (within {low}x-{high}x)", (), metadata)
 
 
 def judge_performance(days: Sequence[tuple[str, PerformanceResult]]) -> Verdict:

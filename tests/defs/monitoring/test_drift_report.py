@@ -19,6 +19,7 @@ from mlops_assets.defs.monitoring.assets import (
     FEATURE_DRIFT_CHECK,
     PERFORMANCE_CHECK,
     PREDICTION_DRIFT_CHECK,
+    VOLUME_CHECK,
     drift_report,
 )
 from mlops_assets.defs.monitoring.predictions import PREDICTIONS_TABLE
@@ -88,6 +89,8 @@ def test_stable_days_pass_and_drifted_day_fails(monitored: dict, instance: dg.Da
     )
     assert _evaluation(stable, FEATURE_DRIFT_CHECK).passed
     assert _evaluation(stable, PREDICTION_DRIFT_CHECK).passed
+    volume = _evaluation(stable, VOLUME_CHECK)
+    assert (volume.passed, volume.metadata["ratio"].value) == (True, 1.0)  # 400 rows vs 400 a day before
     # No model version in the registry: no baseline, so performance is pending (skipped), never "pass".
     assert _status(instance, PERFORMANCE_CHECK) == AssetCheckExecutionResolvedStatus.SKIPPED
 
