@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from mlops_assets.defs.automation.policies import apply_automation
 from mlops_assets.k8s import executor_from_env
 from mlops_assets.production import preflight
 from mlops_assets.resources import build_resources
@@ -16,7 +17,11 @@ from mlops_assets.settings import Settings
 settings = Settings.from_env()
 preflight(settings)
 
-defs = dg.Definitions.merge(
-    dg.load_from_defs_folder(project_root=Path(__file__).resolve().parent.parent),
-    dg.Definitions(resources=build_resources(settings), executor=executor_from_env()),
+# Automation conditions and freshness policies are applied to the specs in one place, so each stage's
+# assets stay plain and the policy reads as one table (defs/automation/policies.py).
+defs = apply_automation(
+    dg.Definitions.merge(
+        dg.load_from_defs_folder(project_root=Path(__file__).resolve().parent.parent),
+        dg.Definitions(resources=build_resources(settings), executor=executor_from_env()),
+    )
 )
