@@ -20,6 +20,14 @@ DRIFT_AFTER_DAYS = 45
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 # The demo prints its own summary; step-level logs stay in the instance for the UI.
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# An Evidently HTML report for every demo day (a large backfill bounds this to its last days).
+DEMO_OP_CONFIG = {"drift_report": {"config": {"evidently_max_days": DEMO_DAYS}}}
+
+
+def run_config_for(keys: list[dg.AssetKey]) -> dict[str, object]:
+    """Quiet logs, plus the demo's op config for the ops of this layer."""
+    names = {k.to_user_string() for k in keys}
+    return {**QUIET_LOGS, "ops": {op: cfg for op, cfg in DEMO_OP_CONFIG.items() if op in names}}
 
 
 def demo_window(today: date) -> tuple[date, date]:
@@ -75,7 +83,7 @@ def run_demo(rows_per_day: int) -> None:
                 resources=defs.resources,
                 selection=keys,
                 instance=instance,
-                run_config=QUIET_LOGS,
+                run_config=run_config_for(keys),
                 tags=range_tags if partitioned else {"mlops/demo": "true"},
             )
             if not result.success:
