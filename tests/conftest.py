@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -12,17 +10,6 @@ import pytest
 
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import Settings
-from mlops_assets.simulator import SimulationConfig, write_days
-
-DAY = date(2026, 1, 10)
-
-
-def require_service(name: str, reason: str) -> None:
-    """Fail loudly in CI (a missing service is a broken pipeline), skip with the reason elsewhere."""
-    message = f"{name} is not available: {reason}"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and {message}")
-    pytest.skip(message)
 
 
 @pytest.fixture
@@ -47,11 +34,3 @@ def instance() -> Iterator[dg.DagsterInstance]:
     """A real, throwaway Dagster instance (in-memory storage)."""
     with dg.DagsterInstance.ephemeral() as inst:
         yield inst
-
-
-def land_days(
-    settings: Settings, start: date, days: int, rows_per_day: int = 200, **drift: object
-) -> list[Path]:
-    """Simulate `days` days of landing files starting at `start`."""
-    config = SimulationConfig(start=start, days=days, rows_per_day=rows_per_day, **drift)  # type: ignore[arg-type]
-    return write_days(config, settings.data_dir, "parquet")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import dagster as dg
-from conftest import land_days
+from shared_fixtures import land_days
 
 from mlops_assets.defs.ingestion.assets import raw_transactions
 from mlops_assets.defs.validation.assets import validated_and_quarantined_transactions

@@ -19,6 +19,7 @@ from mlops_assets.defs.training.data import SplitConfig
 from mlops_assets.defs.training.mlflow_resource import MlflowResource
 from mlops_assets.defs.training.models import LIGHTGBM, REGISTERED_MODEL_NAMES, TORCH
 from mlops_assets.defs.training.promotion import PromotionPolicy
+from mlops_assets.k8s import k8s_op_tags
 from mlops_assets.metadata import markdown_table
 from mlops_assets.resources import LakehouseResource
 
@@ -77,6 +78,8 @@ class RollbackConfig(dg.Config):
         for family in (LIGHTGBM, TORCH)
     ],
     can_subset=True,
+    # Training holds the whole training set and two models in memory: a bigger pod under the k8s executor.
+    op_tags=k8s_op_tags("large"),
 )
 def fraud_model(
     context: dg.AssetExecutionContext,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import DAY
+from shared_fixtures import DAY
 
 from mlops_assets.defs.ingestion.landing import LandingFileError, ingest_day, list_landing_files
 from mlops_assets.simulator import SimulationConfig, simulate_day

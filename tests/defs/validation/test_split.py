@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
-from conftest import DAY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from shared_fixtures import DAY
 
 from mlops_assets.defs.ingestion.landing import coerce_to_contract
 from mlops_assets.defs.validation.split import split_transactions

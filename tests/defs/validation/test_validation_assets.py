@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 import polars as pl
-from conftest import land_days
+from shared_fixtures import land_days
 
 from mlops_assets.defs.ingestion.assets import raw_transactions
 from mlops_assets.defs.validation.assets import validated_and_quarantined_transactions
