@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -28,19 +28,30 @@ def partition_path(root: Path, table: str, day: date) -> Path:
     return partition_dir(root, table, day) / PARTITION_FILE
 
 
-def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> Path:
-    """Write `frame` to `path` through a temporary file and an atomic rename.
+def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
+    """Call `write(tmp)` on a temporary file beside `path`, then rename it into place atomically.
 
-    The temporary name starts with a dot so that glob readers (`*/*.parquet`) never pick it up.
+    The temporary name starts with a dot so that glob readers (`*/*.parquet`, `*.html`) never pick it
+    up, and a failed write leaves the previous file untouched.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
     try:
-        frame.write_parquet(tmp, compression="zstd", statistics=True)
+        write(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> Path:
+    """Write `frame` to `path` as zstd Parquet, atomically."""
+    return write_atomic(path, lambda tmp: frame.write_parquet(tmp, compression="zstd", statistics=True))
+
+
+def write_text_atomic(text: str, path: Path) -> Path:
+    """Write a text file (a report, a JSON summary) atomically."""
+    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def days_between(start: date, end: date) -> list[date]:

@@ -6,7 +6,7 @@ Assets never build paths themselves; they ask these resources, which are configu
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -51,6 +51,11 @@ class LakehouseResource(dg.ConfigurableResource):
         if not path.exists():
             return None
         return int(pl.scan_parquet(path).select(pl.len()).collect().item())
+
+    def trailing_row_counts(self, table: str, day: date, days: int) -> list[int]:
+        """Row counts of the partitions in the `days` days before `day` that exist (for volume checks)."""
+        counts = (self.read_partition_row_count(table, day - timedelta(days=i)) for i in range(1, days + 1))
+        return [n for n in counts if n is not None]
 
     def table_path(self, table: str) -> Path:
         """The single Parquet file of an unpartitioned table (e.g. `training_dataset`)."""

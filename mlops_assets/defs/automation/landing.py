@@ -14,10 +14,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from mlops_assets.defs.ingestion.assets import RAW_TABLE
 from mlops_assets.defs.ingestion.landing import LANDING_SUFFIXES
 from mlops_assets.partitions import daily_partitions
 from mlops_assets.resources import LandingZoneResource
+from mlops_assets.tables import RAW_TABLE
 
 INGESTION_JOB = "ingest_raw_transactions"
 MAX_REQUESTS_PER_TICK = 400

@@ -1,12 +1,10 @@
 """`validated_transactions` and `quarantined_transactions`, split by the pandera schema, with checks."""
 
-from datetime import timedelta
 from typing import Any
 
 import dagster as dg
 import polars as pl
 
-from mlops_assets.defs.ingestion.assets import RAW_TABLE
 from mlops_assets.defs.validation.quality import (
     MAX_NULL_RATE,
     MIN_PASS_RATE,
@@ -19,9 +17,7 @@ from mlops_assets.defs.validation.split import split_transactions
 from mlops_assets.metadata import markdown_table, preview, table_schema
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource
-
-VALIDATED_TABLE = "validated_transactions"
-QUARANTINED_TABLE = "quarantined_transactions"
+from mlops_assets.tables import QUARANTINED_TABLE, RAW_TABLE, VALIDATED_TABLE
 
 
 @dg.multi_asset(
@@ -89,12 +85,8 @@ def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, la
 
     # Volume judged after writing, so each day of a single-run backfill sees the days before it.
     for row in per_day:
-        day = row["day"]
-        trailing = [
-            lakehouse.read_partition_row_count(VALIDATED_TABLE, day - timedelta(days=i))
-            for i in range(1, TRAILING_DAYS + 1)
-        ]
-        verdict = volume_verdict(int(row["valid"]), [n for n in trailing if n is not None])
+        trailing = lakehouse.trailing_row_counts(VALIDATED_TABLE, row["day"], TRAILING_DAYS)
+        verdict = volume_verdict(int(row["valid"]), trailing)
         row["volume_ratio"] = None if verdict.ratio is None else round(verdict.ratio, 3)
         row["volume_ok"] = verdict.passed
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
+import polars as pl
+
 if TYPE_CHECKING:
     import pandera.polars as pa
 
@@ -56,7 +58,15 @@ def transaction_schema(day: date) -> pa.DataFrameSchema:
                 checks=[pa.Check.gt(0), pa.Check.le(MAX_AMOUNT_EUR)],
             ),
             "is_fraud": pa.Column(dtypes["is_fraud"], checks=pa.Check.isin([0, 1])),
-            "label_available_at": pa.Column(dtypes["label_available_at"]),
+            "label_available_at": pa.Column(
+                dtypes["label_available_at"],
+                # A label cannot arrive before its payment: such a row would leak its own label into
+                # the label-delay-aware features (merchant fraud rate) as of its own timestamp.
+                checks=pa.Check(
+                    lambda data: data.lazyframe.select(pl.col(data.key) >= pl.col("event_timestamp")),
+                    name="label_after_event",
+                ),
+            ),
         },
         # Lineage columns ride along; the contract itself is enforced at ingestion.
         strict=False,

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from shared_fixtures import DAY
 
 from mlops_assets.defs.ingestion.landing import coerce_to_contract
-from mlops_assets.defs.validation.split import split_transactions
+from mlops_assets.defs.validation.split import SchemaContractError, split_transactions
 from mlops_assets.simulator import SimulationConfig, simulate_day
 
 BASE = simulate_day(DAY, SimulationConfig(start=DAY, days=1, rows_per_day=30))
@@ -54,6 +54,7 @@ def _with(row: int, **values: object) -> pl.DataFrame:
             "greater_than_or_equal_to",
         ),
         ({"is_fraud": 3}, "is_fraud", "isin"),
+        ({"label_available_at": datetime(2026, 1, 9, tzinfo=UTC)}, "label_available_at", "label_after_event"),
     ],
 )
 def test_each_rule_quarantines_only_the_bad_row_with_its_reason(values: dict, column: str, rule: str) -> None:
@@ -135,3 +136,9 @@ def test_valid_plus_quarantined_is_raw_row_for_row(changes: list[tuple[int, str]
     assert result.valid["transaction_id"].is_unique().all()
     touched = {row for row, _ in changes}
     assert set(result.valid["source_row"].to_list()) >= set(range(raw.height)) - touched - {0}
+
+
+def test_a_wrongly_typed_column_is_a_table_level_error_naming_the_column() -> None:
+    raw = _raw(BASE).with_columns(pl.col("amount_eur").cast(pl.String))
+    with pytest.raises(SchemaContractError, match=r"partition 2026-01-10: column amount_eur: rule dtype"):
+        split_transactions(raw, DAY)

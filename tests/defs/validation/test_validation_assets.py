@@ -102,3 +102,18 @@ def test_missing_landing_day_fails_the_run_naming_the_partition(settings, resour
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "partition 2026-01-05: no landing files" in failure.step_failure_data.error.cause.message
+
+
+def test_a_bad_day_in_a_backfill_fails_the_run_before_any_day_is_written(
+    settings, resources, instance
+) -> None:
+    land_days(settings, START, 2)  # 2026-01-01 and -02 land; -03 has no files
+    result = dg.materialize(
+        [raw_transactions],
+        resources=resources,
+        instance=instance,
+        tags=_range_tags(START, START + timedelta(days=2)),
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert not (settings.lakehouse_dir / "raw_transactions").exists()
