@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
+import polars as pl
 
 from mlops_assets.settings import Settings
 from mlops_assets.simulator import SimulationConfig, write_days
@@ -88,13 +90,35 @@ def run_demo(rows_per_day: int) -> None:
             )
             if not result.success:
                 raise SystemExit(f"demo failed while materializing {names}")
-    seconds = time.perf_counter() - began
-    print(f"\ndone in {seconds:.0f} s. Produced under {settings.data_dir}:")
+    print(f"\ndone in {time.perf_counter() - began:.0f} s.")
+    print_summary(defs, settings)
+
+
+def print_summary(defs: dg.Definitions, settings: Settings) -> None:
+    """What was produced: tables with partitions and rows, the champions, the reports, where to look."""
+    from mlops_assets.defs.training.models import REGISTERED_MODEL_NAMES
+    from mlops_assets.defs.training.registry import alias_version
+
+    print(f"\nLakehouse tables under {settings.lakehouse_dir}:")
     for table in sorted(p for p in settings.lakehouse_dir.iterdir() if p.is_dir()):
-        parts = len(list(table.glob("date=*/*.parquet"))) or 1
-        print(f"  lakehouse/{table.name}: {parts} partition(s)")
+        files = sorted(table.rglob("*.parquet"))
+        partitions = sum(1 for f in files if f.parent.name.startswith("date="))
+        rows = pl.scan_parquet(files).select(pl.len()).collect().item() if files else 0
+        layout = f"{partitions} partitions" if partitions else "unpartitioned"
+        print(f"  {table.name:<26} {layout:>15}  {rows:>9} rows")
+    client = defs.resources["mlflow"].client()
+    print(f"\nModels in the MLflow registry ({settings.mlflow_tracking_uri}):")
+    for name in REGISTERED_MODEL_NAMES.values():
+        champion = alias_version(client, name, "champion")
+        challenger = alias_version(client, name, "challenger")
+        print(
+            f"  {name:<16} champion: {champion.version if champion else 'none'}"
+            f"   challenger: {challenger.version if challenger else 'none'}"
+        )
+    reports = sorted((settings.reports_dir / "drift_report").glob("*.html"))
+    print(f"\nEvidently drift reports: {len(reports)} in {settings.reports_dir / 'drift_report'}")
     print("\nBrowse the lineage, runs and checks: `make ui`, then open http://127.0.0.1:3000")
-    print("Query the tables with DuckDB: notebooks/analyst_drift.ipynb, or")
+    print("Query the tables with DuckDB: notebooks/analyst_drift.ipynb, or in Python:")
     print(
         f"  connect_lakehouse(Path('{settings.lakehouse_dir}')).sql('SELECT * FROM validated_transactions')"
     )
@@ -102,6 +126,10 @@ def run_demo(rows_per_day: int) -> None:
 
 def main() -> None:
     """Entry point for `python -m mlops_assets.demo`."""
+    # Third-party deprecation chatter (evidently, litestar, numpy) would bury the summary; the test
+    # suite still sees every warning.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore", FutureWarning)
     run_demo(rows_per_day=int(os.environ.get("MLOPS_DEMO_ROWS_PER_DAY", "2000")))
 
 
