@@ -106,7 +106,7 @@ def print_summary(defs: dg.Definitions, settings: Settings) -> None:
         rows = pl.scan_parquet(files).select(pl.len()).collect().item() if files else 0
         layout = f"{partitions} partitions" if partitions else "unpartitioned"
         print(f"  {table.name:<26} {layout:>15}  {rows:>9} rows")
-    client = defs.resources["mlflow"].client()
+    client = (defs.resources or {})["mlflow"].client()
     print(f"\nModels in the MLflow registry ({settings.mlflow_tracking_uri}):")
     for name in REGISTERED_MODEL_NAMES.values():
         champion = alias_version(client, name, "champion")
