@@ -119,27 +119,60 @@ def postgres_service_from_url(name: str, url: str) -> Service:
 
 
 def redis_service_from_url(name: str, url: str) -> Service:
-    """A Redis service from ``redis://[:password@]host:port[/db]`` or Feast's ``host:port[,password=...]``."""
+    """A Redis service from ``redis[s]://[[user]:password@]host:port[/db]`` or Feast's ``host:port,k=v``.
+
+    Both forms yield the same broken-out ``connect_kwargs`` (``host``, ``port`` and, when given, ``db``,
+    ``username``, ``password`` percent-decoded, ``ssl``), so a caller that needs Feast's connection string
+    reads them instead of parsing the URL again; the URL form also keeps ``url`` for redis-py's own parser.
+    ``name`` (e.g. ``"MLOPS_REDIS_URL"``) names the value in errors, which never include a password.
+    """
+    kwargs: dict[str, Any]
     if "://" in url:
         parts = urlsplit(url)
-        host, port = parts.hostname or "localhost", parts.port or 6379
-        kwargs: dict[str, Any] = {"url": url}
+        try:
+            port = parts.port or 6379
+            db_text = parts.path.strip("/")
+            db = int(db_text) if db_text else None
+        except ValueError as exc:
+            raise ValueError(
+                f"{name}: expected redis://host:port/db, got a bad port or database number in "
+                f"{parts.scheme}://{parts.hostname}{parts.path} ({exc})"
+            ) from exc
+        host = parts.hostname or "localhost"
+        kwargs = {"url": url, "host": host, "port": port}
+        if db is not None:
+            kwargs["db"] = db
+        if parts.username:
+            kwargs["username"] = unquote(parts.username)
+        if parts.password:
+            kwargs["password"] = unquote(parts.password)
+        if parts.scheme == "rediss":
+            kwargs["ssl"] = True
     else:
-        # Feast's redis online store form: "host:port,password=...,ssl=true,db=0".
+        # Feast's redis online store form: "host:port,password=...,ssl=true,db=0". Feast reads further
+        # "host:port" parts as cluster nodes; the first one is the address checked here.
         first, *options = url.split(",")
-        host, _, port_text = first.partition(":")
-        port = int(port_text or 6379)
-        kwargs = {"host": host or "localhost", "port": port}
-        for option in options:
-            key, _, value = option.partition("=")
-            key = key.strip()
-            if key == "password":
-                kwargs["password"] = value
-            elif key == "db":
-                kwargs["db"] = int(value)
-            elif key == "ssl":
-                kwargs["ssl"] = value.strip().lower() == "true"
-    return Service(name=name, kind="redis", host=host or "localhost", port=port, connect_kwargs=kwargs)
+        host_text, _, port_text = first.strip().rpartition(":") if ":" in first else (first, "", "")
+        host = host_text.strip().strip("[]") or "localhost"
+        try:
+            port = int(port_text or 6379)
+            kwargs = {"host": host, "port": port}
+            for option in options:
+                key, _, value = option.partition("=")
+                key, value = key.strip(), value.strip()
+                if key == "password":
+                    kwargs["password"] = value
+                elif key == "username":
+                    kwargs["username"] = value
+                elif key == "db":
+                    kwargs["db"] = int(value)
+                elif key == "ssl":
+                    kwargs["ssl"] = value.lower() == "true"
+        except ValueError as exc:
+            raise ValueError(
+                f"{name}: expected host:port[,db=N,password=...], got a bad port or db at {host} ({exc})"
+            ) from exc
+    return Service(name=name, kind="redis", host=host, port=port, connect_kwargs=kwargs)
 
 
 def dagster_postgres_service(env: Mapping[str, str]) -> Service | None:
@@ -237,13 +270,12 @@ def _ping_postgres(service: Service, timeout_s: float) -> str:
 def _ping_redis(service: Service, timeout_s: float) -> str:
     import redis
 
-    kwargs: dict[str, Any] = {
-        **service.connect_kwargs,
-        "socket_connect_timeout": timeout_s,
-        "socket_timeout": timeout_s,
-    }
-    url = kwargs.pop("url", None)
-    client = redis.Redis.from_url(url, **kwargs) if url else redis.Redis(**kwargs)
+    timeouts: dict[str, Any] = {"socket_connect_timeout": timeout_s, "socket_timeout": timeout_s}
+    url = service.connect_kwargs.get("url")
+    # A URL goes to redis-py whole (its query options included); the broken-out fields are for callers.
+    client = (
+        redis.Redis.from_url(url, **timeouts) if url else redis.Redis(**service.connect_kwargs, **timeouts)
+    )
     try:
         if not client.ping():
             raise ConnectionError("PING did not answer PONG")

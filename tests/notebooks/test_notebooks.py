@@ -2,8 +2,10 @@
 
 The test simulates days with covariate drift (amounts x1.8 and a shifted category mix from the drift
 date), materializes raw and validated transactions with Dagster, and executes the notebook with nbclient
-in the venv's python3 kernel, passing the data folder through MLOPS_DATA_DIR. The executed notebook is
-kept under test-artifacts/notebooks/ for a look at the plots.
+in the venv's python3 kernel, passing the data folder through MLOPS_DATA_DIR. A tiny LightGBM model is
+registered in the data folder's MLflow store with `champion` on version 1 and `challenger` on version 2,
+so the notebook must follow the alias (not the latest version); the torch model exists without a champion.
+The executed notebook is kept under test-artifacts/notebooks/ for a look at the plots.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import dagster as dg
 import nbformat
@@ -19,6 +21,8 @@ import pytest
 from nbclient import NotebookClient
 
 from mlops_assets.defs.ingestion.assets import raw_transactions
+from mlops_assets.defs.training.models import LIGHTGBM, REGISTERED_MODEL_NAMES, TORCH
+from mlops_assets.defs.training.registry import CHALLENGER, CHAMPION, FAMILY_TAG, log_model, register_version
 from mlops_assets.defs.validation.assets import validated_and_quarantined_transactions
 from mlops_assets.settings import REPO_ROOT, Settings
 from mlops_assets.simulator import SimulationConfig, write_days
@@ -26,6 +30,8 @@ from mlops_assets.simulator import SimulationConfig, write_days
 NOTEBOOK = REPO_ROOT / "notebooks" / "analyst_drift.ipynb"
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "notebooks"
 START, DAYS, DRIFT_START = date(2026, 2, 1), 6, date(2026, 2, 4)
+# Generous for a loaded 2-core CI machine: the kernel starts in seconds when idle.
+KERNEL_STARTUP_TIMEOUT_S, CELL_TIMEOUT_S = 300, 300
 
 
 def _printed(notebook: Any, prefix: str) -> str:
@@ -59,6 +65,7 @@ def drifted_lakehouse(
     )
     assert result.success
     _write_customer_features(settings.lakehouse_dir)
+    _register_tiny_champion(resources["mlflow"])
     monkeypatch.setenv("MLOPS_DRIFT_START", DRIFT_START.isoformat())
     return settings
 
@@ -79,11 +86,39 @@ def _write_customer_features(lakehouse_dir: Path) -> None:
         frame.write_parquet(path)
 
 
+def _register_tiny_champion(mlflow_resource: Any) -> None:
+    """LightGBM on 64 rows, logged as training logs it; champion v1, challenger v2; torch: no champion."""
+    import lightgbm
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(64, 2)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int)
+    booster = lightgbm.train(
+        {"objective": "binary", "num_leaves": 4, "min_data_in_leaf": 4, "verbose": -1, "num_threads": 1},
+        lightgbm.Dataset(x, y),
+        num_boost_round=2,
+    )
+    name = REGISTERED_MODEL_NAMES[LIGHTGBM]
+    client = mlflow_resource.client()
+    with mlflow_resource.start_run("tiny-champion", tags={}) as run:
+        info = log_model(LIGHTGBM, booster, x[:4], ["f0", "f1"], "test_features")
+    for aliases in ((CHAMPION,), (CHALLENGER,)):
+        register_version(
+            client, name, info.model_uri, run.info.run_id, {FAMILY_TAG: LIGHTGBM}, "tiny", aliases=aliases
+        )
+    client.create_registered_model(REGISTERED_MODEL_NAMES[TORCH])  # registered, never promoted
+
+
 def test_analyst_notebook_finds_the_covariate_drift(drifted_lakehouse: Settings, tmp_path: Path) -> None:
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     # The kernel inherits this process's environment: MLOPS_DATA_DIR and MLOPS_DRIFT_START set above.
     client = NotebookClient(
-        notebook, kernel_name="python3", timeout=180, resources={"metadata": {"path": str(tmp_path)}}
+        notebook,
+        kernel_name="python3",
+        timeout=CELL_TIMEOUT_S,
+        startup_timeout=KERNEL_STARTUP_TIMEOUT_S,
+        resources={"metadata": {"path": str(tmp_path)}},
     )
     try:
         client.execute()
@@ -101,7 +136,7 @@ def test_analyst_notebook_finds_the_covariate_drift(drifted_lakehouse: Settings,
     assert (summary["rows_before"], summary["rows_after"]) == (valid.height - drifted.height, drifted.height)
     assert summary["amount_mean_after"] == pytest.approx(drifted["amount_eur"].mean(), abs=1e-3)
     undrifted = valid.filter(pl.col("date") < DRIFT_START)
-    ratio = drifted["amount_eur"].mean() / undrifted["amount_eur"].mean()
+    ratio = cast(float, drifted["amount_eur"].mean()) / cast(float, undrifted["amount_eur"].mean())
     assert summary["amount_mean_ratio"] == pytest.approx(ratio, abs=1e-3)
     assert summary["amount_mean_ratio"] > 1.5  # amounts x1.8, plus more spend in pricier categories
     assert summary["amount_ks_statistic"] > 0.2
@@ -112,8 +147,21 @@ def test_analyst_notebook_finds_the_covariate_drift(drifted_lakehouse: Settings,
     features = json.loads(_printed(notebook, "FEATURES_SUMMARY "))
     assert features["source"] == "customer_features"
     assert features["features"] == len(CUSTOMER_FEATURES)
-    assert len(features["most_drifted"]) == 2 and set(features["most_drifted"]) <= set(CUSTOMER_FEATURES)
-    assert json.loads(_printed(notebook, "CHAMPIONS ")) == {}  # nothing trained in this data folder
-    assert "there is no champion yet" in json.dumps([c.get("outputs") for c in notebook.cells])
+    ks = features["ks_statistic"]
+    assert set(ks) == set(CUSTOMER_FEATURES)
+    assert all(0.0 <= value <= 1.0 for value in ks.values())
+    ranked = sorted(ks, key=lambda feature: ks[feature], reverse=True)
+    assert features["most_drifted"] == ranked[:2]  # the plotted features are the two with the largest KS
+    # Amounts x1.8 from the drift date: the short-window amount features move with them.
+    assert ks["cust_amount_mean_1h"] > 0.2 and ks["cust_amount_mean_24h"] > 0.2
+
+    # The registry: the champion alias (version 1), not the latest version (2, the challenger).
+    lightgbm_name, torch_name = REGISTERED_MODEL_NAMES[LIGHTGBM], REGISTERED_MODEL_NAMES[TORCH]
+    assert json.loads(_printed(notebook, "CHAMPIONS ")) == {lightgbm_name: 1}
+    assert _printed(notebook, f"{lightgbm_name}: champion is version ").startswith("1 (run ")
+    assert _printed(notebook, f"  loaded models:/{lightgbm_name}@champion: ") == "PyFuncModel"
+    assert (
+        _printed(notebook, f"{torch_name}: ") == "there is no champion yet (train and promote a model first)"
+    )
     images = [o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 2  # transactions before/after, and the two most drifted features

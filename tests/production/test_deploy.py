@@ -6,13 +6,17 @@
   do (helm/dagster/templates/helpers/instance/_run-launcher.tpl, _postgresql.tpl, _run-coordinator.tpl).
 - The k8s executor config validates, and the Job spec dagster-k8s builds for an asset step carries the
   resources its `dagster-k8s/config` op tag asks for.
-- The Dockerfile and the values agree with each other and with the repository (module, port, pins).
+- The Dockerfile and the values agree with each other and with the repository (module, port, pins), and
+  the image records the commit it was built from.
+- Every PostgreSQL URL the values show (the secret recipe in the header included) passes the preflight's
+  configuration check, so copying it cannot produce a deployment that fails on its first query.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +35,11 @@ from mlops_assets.k8s import (
     k8s_executor_config,
     k8s_op_tags,
 )
-from mlops_assets.production import validate_dagster_yaml
-from mlops_assets.settings import REPO_ROOT
+from mlops_assets.production import configuration_problems, validate_dagster_yaml
+from mlops_assets.settings import REPO_ROOT, Settings
 
-VALUES = yaml.safe_load((REPO_ROOT / "deploy" / "helm" / "values.yaml").read_text())
+VALUES_TEXT = (REPO_ROOT / "deploy" / "helm" / "values.yaml").read_text()
+VALUES = yaml.safe_load(VALUES_TEXT)
 DOCKERFILE = (REPO_ROOT / "deploy" / "Dockerfile").read_text()
 
 # Keys of the chart's values.schema.json (dagster-io/dagster helm/dagster/values.schema.json, 1.x).
@@ -223,7 +228,7 @@ def _render_postgres(values: dict[str, Any]) -> dict[str, Any]:
 def test_rendered_run_launcher_validates_with_dagster_k8s() -> None:
     rendered = _render_run_launcher(VALUES)
     result = validate_config(K8sRunLauncher.config_type(), rendered["config"])
-    assert result.success, [e.message for e in result.errors]
+    assert result.success and result.value is not None, [e.message for e in result.errors or []]
     assert result.value["env_secrets"] == ["mlops-production"]
     assert result.value["resources"]["limits"]["memory"] == "1Gi"
 
@@ -255,10 +260,39 @@ def test_both_instance_configs_name_the_installed_postgres_driver() -> None:
     assert deploy["storage"]["postgres"]["postgres_db"]["scheme"] == "postgresql+psycopg2"
 
 
+# Any PostgreSQL URL, with or without a driver, in a value or a comment (the kubectl recipe in the header).
+POSTGRES_URL = re.compile(r"\bpostgres(?:ql)?(?:\+\w+)?://[^\s\\'\"]+")
+
+
+def test_every_postgres_url_in_the_values_passes_the_preflight_configuration_check() -> None:
+    """A bare postgresql:// is psycopg v3 to SQLAlchemy 2.1: the preflight rejects it, so must the values."""
+    urls = POSTGRES_URL.findall(VALUES_TEXT)
+    assert urls, "the values show no PostgreSQL URL (the mlops-production secret recipe should)"
+    for url in urls:
+        settings = Settings(Path("/unused"), date(2026, 1, 1), mlflow_tracking_uri_override=url)
+        assert configuration_problems(settings, env={}) == [], url
+
+
+def test_values_env_with_the_documented_secret_passes_the_production_profile_check() -> None:
+    """The user deployment's env plus the secret's keys as the header creates them: nothing missing."""
+    env = dict(VALUES["dagster-user-deployments"]["deployments"][0]["env"])
+    secret = dict(re.findall(r"--from-literal=(MLOPS_\w+|DAGSTER_\w+)=(\S+)", VALUES_TEXT))
+    assert set(secret) == {"MLOPS_MLFLOW_TRACKING_URI", "MLOPS_REDIS_URL", "DAGSTER_PG_PASSWORD"}
+    env.update(secret)
+    settings = Settings(
+        Path(env["MLOPS_DATA_DIR"]),
+        date(2026, 1, 1),
+        redis_url=env["MLOPS_REDIS_URL"],
+        mlflow_tracking_uri_override=env["MLOPS_MLFLOW_TRACKING_URI"],
+    )
+    assert env["MLOPS_PROFILE"] == "production"
+    assert configuration_problems(settings, env=env) == []
+
+
 def test_k8s_executor_config_validates() -> None:
     config = k8s_executor_config({"MLOPS_K8S_MAX_CONCURRENT": "2", "MLOPS_K8S_NAMESPACE": "mlops"})
     result = validate_config(k8s_job_executor.config_schema.config_type, config)
-    assert result.success, [e.message for e in result.errors]
+    assert result.success and result.value is not None, [e.message for e in result.errors or []]
     assert result.value["max_concurrent"] == 2
     assert result.value["job_namespace"] == "mlops"
     assert result.value["step_k8s_config"]["container_config"]["resources"] == RESOURCE_SIZES["small"]
@@ -330,7 +364,7 @@ def test_step_jobs_carry_the_requested_resources() -> None:
     job = defs.resolve_implicit_global_asset_job_def()
     assert job.executor_def.name == "k8s_job_executor"
     plan = create_execution_plan(job)
-    step_tags = {step.key: dict(step.tags) for step in plan.steps}
+    step_tags = {step.key: dict(step.tags or {}) for step in plan.steps}
     default = k8s_executor_config({})["step_k8s_config"]
 
     heavy = _step_job(step_tags["heavy_training_step"], default)
@@ -368,8 +402,25 @@ def test_dockerfile_matches_values_and_pins() -> None:
     assert cmd[cmd.index("-m") + 1] == deployment["dagsterApiGrpcArgs"][1]
     assert cmd[cmd.index("-p") + 1] == str(deployment["port"])
     assert f"EXPOSE {deployment['port']}" in DOCKERFILE
+    # The image has no .git (Dockerfile.dockerignore), so MLflow runs get the commit from the build.
+    assert ".git" in (REPO_ROOT / "deploy" / "Dockerfile.dockerignore").read_text().split()
+    arg = re.search(r"^ARG GIT_COMMIT=unknown$", DOCKERFILE, re.M)
+    env = re.search(r"^ENV MLOPS_GIT_COMMIT=\$\{?GIT_COMMIT\}?$", DOCKERFILE, re.M)
+    assert arg and env, "deploy/Dockerfile must turn --build-arg GIT_COMMIT into ENV MLOPS_GIT_COMMIT"
+    # ARG after FROM (else the stage cannot see it) and after the last RUN: a new commit rebuilds nothing.
+    last_from = max(m.start() for m in re.finditer(r"^FROM ", DOCKERFILE, re.M))
+    last_run = max(m.start() for m in re.finditer(r"^RUN ", DOCKERFILE, re.M))
+    assert last_from < last_run < arg.start() < env.start()
     # Every path the image copies exists, so the build cannot fail on a renamed file.
     for line in re.findall(r"^COPY (.+)$", DOCKERFILE, re.M):
         *sources, _target = line.split()
         for source in sources:
             assert (REPO_ROOT / source).exists(), f"Dockerfile copies {source}, which does not exist"
+
+
+def test_training_records_the_commit_the_image_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The consumer of ENV MLOPS_GIT_COMMIT: what MLflow runs log as the commit, before asking git."""
+    from mlops_assets.defs.training.registry import git_commit
+
+    monkeypatch.setenv("MLOPS_GIT_COMMIT", "0123abcd" * 5)
+    assert git_commit() == "0123abcd" * 5

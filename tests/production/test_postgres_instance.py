@@ -64,7 +64,8 @@ def test_pipeline_runs_on_postgres_instance_from_deploy_config(
         )
         assert result.success
         run_id = result.run_id
-        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.SUCCESS
+        run = instance.get_run_by_id(run_id)
+        assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS
         latest = instance.get_latest_materialization_event(dg.AssetKey("validated_transactions"))
         assert latest is not None and latest.run_id == run_id
 
@@ -90,7 +91,9 @@ def test_pipeline_runs_on_postgres_instance_from_deploy_config(
     )
     by_asset: dict[str, list[str]] = {}
     for asset_key, partition in materialized:
-        by_asset.setdefault(dg.AssetKey.from_db_string(asset_key).to_user_string(), []).append(partition)
+        key = dg.AssetKey.from_db_string(asset_key)
+        assert key is not None
+        by_asset.setdefault(key.to_user_string(), []).append(partition)
     assert by_asset == {
         "quarantined_transactions": DAYS,
         "raw_transactions": DAYS,

@@ -100,6 +100,50 @@ def test_redis_addresses_in_url_and_feast_form() -> None:
     }
 
 
+def test_redis_url_form_breaks_out_what_a_feast_connection_string_needs() -> None:
+    """db, user, password (percent-decoded) and TLS, so Feast's string is built without parsing again."""
+    service = redis_service_from_url("MLOPS_REDIS_URL", "rediss://app:p%40ss%2Cw@cache.internal:6380/2")
+    kwargs = dict(service.connect_kwargs)
+    assert kwargs.pop("url") == "rediss://app:p%40ss%2Cw@cache.internal:6380/2"  # redis-py's own parser
+    assert kwargs == {
+        "host": "cache.internal",
+        "port": 6380,
+        "db": 2,
+        "username": "app",
+        "password": "p@ss,w",
+        "ssl": True,
+    }
+    plain = redis_service_from_url("MLOPS_REDIS_URL", "redis://cache.internal")
+    assert dict(plain.connect_kwargs) == {
+        "url": "redis://cache.internal",
+        "host": "cache.internal",
+        "port": 6379,
+    }
+    assert "secret" not in repr(redis_service_from_url("r", "redis://:secret@h:1/0"))
+
+
+def test_redis_feast_form_with_ipv6_host_and_spaces() -> None:
+    service = redis_service_from_url("r", "[::1]:6390, db=4 ,password=pw")
+    assert (service.host, service.port) == ("::1", 6390)
+    assert dict(service.connect_kwargs) == {"host": "::1", "port": 6390, "db": 4, "password": "pw"}
+    assert redis_service_from_url("r", "cache.internal").address == "cache.internal:6379"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://:secret@cache.internal:63x9/0", r"^MLOPS_REDIS_URL: expected redis://host:port/db"),
+        ("redis://:secret@cache.internal:6379/zero", r"^MLOPS_REDIS_URL: expected redis://host:port/db"),
+        ("cache.internal:6379,db=zero,password=secret", r"^MLOPS_REDIS_URL: expected host:port\[,db=N"),
+        ("cache.internal:port,password=secret", r"^MLOPS_REDIS_URL: expected host:port\[,db=N"),
+    ],
+)
+def test_bad_redis_values_are_named_without_the_password(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as error:
+        redis_service_from_url("MLOPS_REDIS_URL", url)
+    assert "secret" not in str(error.value)
+
+
 # --- dagster.yaml -------------------------------------------------------------------------------------
 
 

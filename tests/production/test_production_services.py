@@ -97,7 +97,10 @@ def test_feast_online_store_on_redis_through_the_platform_resource(
     monkeypatch.setenv("MLOPS_REDIS_URL", redis_url)
     settings = Settings.from_env()
     assert [line.split(" at ")[0] for line in preflight(settings)] == ["Feast online store (Redis)"]
+    from mlops_assets.defs.features.feast_resource import FeastResource
+
     feast_resource = build_resources(settings)["feast"]
+    assert isinstance(feast_resource, FeastResource)
     assert feast_resource.online_store_type == "redis"
     # A project of its own, so the test never touches (or is touched by) anything else in this Redis.
     feast_resource = feast_resource.model_copy(update={"project": f"mlops_test_{secrets.token_hex(4)}"})

@@ -30,7 +30,10 @@ from mlops_assets.simulator import SimulationConfig, write_days
 # Recent days, so the UI's partition dialog (which offers the last 90 days) shows them without paging.
 PARTITIONS_START = date.today() - timedelta(days=5)
 LANDED_DAYS = 3
-STARTUP_TIMEOUT_S = 120
+ROWS_PER_DAY = 200
+# Loading the code location imports torch, LightGBM, MLflow and Feast: seconds when idle, far longer on a
+# loaded 2-core CI machine. The wait ends as soon as the location has loaded.
+STARTUP_TIMEOUT_S = 300
 WORKSPACE = REPO_ROOT / "workspace.yaml"
 # The instance of the UI tests: SQLite under the temporary DAGSTER_HOME, and runs launched at once by the
 # webserver (DefaultRunCoordinator): the repository's dagster.yaml queues runs for dagster-daemon, which
@@ -59,6 +62,7 @@ class Webserver:
     data_dir: Path
     log_path: Path
     landed_days: tuple[str, ...]
+    rows_per_day: int
 
     def graphql(
         self, query: str, variables: dict[str, Any] | None = None, timeout_s: float = 30
@@ -117,7 +121,7 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webserver]:
     dagster_home.mkdir()
     (dagster_home / "dagster.yaml").write_text(INSTANCE_YAML)
     write_days(
-        SimulationConfig(start=PARTITIONS_START, days=LANDED_DAYS, rows_per_day=200),
+        SimulationConfig(start=PARTITIONS_START, days=LANDED_DAYS, rows_per_day=ROWS_PER_DAY),
         data_dir,
         "parquet",
     )
@@ -144,7 +148,7 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webserver]:
             start_new_session=True,  # its own process group: the code server child is stopped with it
         )
     landed = tuple((PARTITIONS_START + timedelta(days=i)).isoformat() for i in range(LANDED_DAYS))
-    server = Webserver(f"http://127.0.0.1:{port}", dagster_home, data_dir, log_path, landed)
+    server = Webserver(f"http://127.0.0.1:{port}", dagster_home, data_dir, log_path, landed, ROWS_PER_DAY)
     try:
         _wait_until_loaded(server, process)
         yield server

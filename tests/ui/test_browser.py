@@ -33,7 +33,10 @@ CHROMIUM_FLAGS = [
 ]
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "ui"
 DOCS_SCREENSHOT = REPO_ROOT / "docs" / "ui-asset-graph.png"
-RUN_TIMEOUT_S = 150
+# Generous: on a loaded 2-core CI machine a run's subprocess alone can take a minute to start. Every wait
+# below is for a condition, so an idle machine never waits this long.
+RUN_TIMEOUT_S = 300
+UI_TIMEOUT_MS = 60_000  # actions and `expect` assertions (Playwright's own expect default is only 5 s)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -87,7 +90,7 @@ def _expand_all_groups(page: Any) -> None:
     for _attempt in range(3):
         page.mouse.click(1500, 900, button="right")  # an empty corner of the graph canvas
         try:
-            page.get_by_role("menuitem", name="Expand all groups").click(timeout=5_000)
+            page.get_by_role("menuitem", name="Expand all groups").click(timeout=15_000)
             return
         except PlaywrightTimeoutError:
             page.keyboard.press("Escape")
@@ -102,7 +105,7 @@ def _label_shows(label: str, name: str) -> bool:
     return name.startswith(head) and name.endswith(tail)
 
 
-def _wait_for_graph_nodes(page: Any, asset_keys: list[str], timeout_s: float = 30) -> list[str]:
+def _wait_for_graph_nodes(page: Any, asset_keys: list[str], timeout_s: float = 90) -> list[str]:
     """The keys without a node in the graph once it has rendered (empty: all there)."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -122,6 +125,8 @@ def _wait_for_graph_nodes(page: Any, asset_keys: list[str], timeout_s: float = 3
 def test_asset_graph_shows_every_stage_of_the_lineage(
     page: Any, webserver: Any, expected_asset_keys: list[str]
 ) -> None:
+    # First, or an empty key list would make "no node missing" pass without looking at the graph.
+    assert {"raw_transactions", "validated_transactions"} <= set(expected_asset_keys)
     page.goto(f"{webserver.url}/asset-groups", wait_until="domcontentloaded")
     page.get_by_text("Global asset lineage").wait_for()
     # Groups (one per stage) start collapsed; the graph's context menu expands them all.
@@ -131,16 +136,15 @@ def test_asset_graph_shows_every_stage_of_the_lineage(
     if missing:
         _screenshot(page, "failure-asset-graph")
     assert not missing, f"asset graph lacks nodes for {missing}"
-    page.wait_for_timeout(500)  # edges finish drawing
+    page.wait_for_timeout(500)  # only for the picture (edges finish drawing); asserts nothing
     path = _screenshot(page, "asset-graph")
     if not DOCS_SCREENSHOT.exists() or os.environ.get("MLOPS_UPDATE_SCREENSHOTS") == "1":
         shutil.copy(path, DOCS_SCREENSHOT)
-    assert {"raw_transactions", "validated_transactions"} <= set(expected_asset_keys)
 
 
 def _new_page(browser: Any) -> Any:
     context = browser.new_context(viewport={"width": 1600, "height": 1000})
-    context.set_default_timeout(30_000)
+    context.set_default_timeout(UI_TIMEOUT_MS)
     page = context.new_page()
     # A first visit's newsletter prompt covers the page whenever it pops up: dismiss it, as a person would.
     page.add_locator_handler(
@@ -181,7 +185,8 @@ def _launch(page: Any, webserver: Any, asset: str, partition: str) -> dict[str, 
     dialog.wait_for(state="hidden")
 
     deadline = time.monotonic() + RUN_TIMEOUT_S
-    while time.monotonic() < deadline:
+    runs: list[dict[str, Any]] = []
+    while True:
         runs = [
             r
             for r in _runs_for_partition(webserver, partition)
@@ -189,8 +194,13 @@ def _launch(page: Any, webserver: Any, asset: str, partition: str) -> dict[str, 
         ]
         if runs and runs[0]["status"] in {"SUCCESS", "FAILURE", "CANCELED"}:
             break
+        if time.monotonic() > deadline:
+            state = runs[0]["status"] if runs else "no run launched"
+            raise AssertionError(
+                f"run of {asset} for partition {partition} not finished after {RUN_TIMEOUT_S}s ({state}):\n"
+                f"{webserver.log_tail()}"
+            )
         time.sleep(1)
-    assert runs, f"no run of {asset} for partition {partition} was launched:\n{webserver.log_tail()}"
     run = runs[0]
     # The person's view of the result: the run's own page says how it ended.
     page.goto(f"{webserver.url}/runs/{run['runId']}", wait_until="domcontentloaded")
@@ -224,12 +234,16 @@ def test_asset_page_shows_metadata_of_the_materialization(
         page.get_by_role("heading", name="Metadata").or_(page.get_by_text("Metadata", exact=True)).first
     )
     metadata.wait_for()
-    for entry in ("rows_per_partition", "source_sha256", "parse_errors", "preview"):
-        page.get_by_text(entry, exact=True).first.wait_for()
-    page.get_by_text("Row count").first.wait_for()
-    assert (
-        page.get_by_text(webserver.landed_days[1]).count() >= 1
-    )  # the latest materialization is the partition launched
+    # Keys only the materialization's metadata shows (not `source_sha256`: the description names that
+    # column too, so finding it proves nothing).
+    for entry in ("rows_per_partition", "parse_errors", "bytes", "preview"):
+        expect(page.get_by_text(entry, exact=True).first).to_be_visible(timeout=UI_TIMEOUT_MS)
+    # The status section: the latest materialization is the partition launched, with its row count.
+    expect(page.get_by_text(webserver.landed_days[1], exact=True).first).to_be_visible(timeout=UI_TIMEOUT_MS)
+    expect(page.get_by_text("Row count", exact=True).first).to_be_visible(timeout=UI_TIMEOUT_MS)
+    expect(page.get_by_text(str(webserver.rows_per_day), exact=True).first).to_be_visible(
+        timeout=UI_TIMEOUT_MS
+    )
     _screenshot(page, "asset-metadata")
 
 
@@ -244,6 +258,6 @@ def test_asset_page_shows_check_results_after_a_ui_run(
     for check in ("schema_pass_rate", "volume_vs_trailing_days", "null_rates"):
         page.get_by_text(check, exact=True).first.wait_for()
     # Each check's row in the list shows its latest result, and the selected one its evaluation.
-    expect(page.get_by_text("Succeeded", exact=True)).to_have_count(3)
-    expect(page.get_by_text("Passed", exact=True).first).to_be_visible()
+    expect(page.get_by_text("Succeeded", exact=True)).to_have_count(3, timeout=UI_TIMEOUT_MS)
+    expect(page.get_by_text("Passed", exact=True).first).to_be_visible(timeout=UI_TIMEOUT_MS)
     _screenshot(page, "asset-checks")
