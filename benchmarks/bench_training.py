@@ -1,13 +1,22 @@
-"""Training benchmark: LightGBM and the torch MLP on ~1M training rows, then champion inference speed.
+"""Training benchmark: LightGBM and the torch MLP beside scikit-learn references, the promotion gate, then
+champion inference speed.
 
     .venv/bin/python benchmarks/bench_training.py                    # 1M training rows (1.25M in all)
-    .venv/bin/python benchmarks/bench_training.py --train-rows 100000 --threads 1
+    .venv/bin/python benchmarks/bench_training.py --train-rows 200000 --threads 1
 
 The data is real platform data, not a synthetic stand-in: the seeded simulator's transactions, through
 the feature stage's own code (`compute_customer_features`, `compute_merchant_features`, `join_features`,
-the functions behind `model_inputs`). The window is split by day like `fraud_model` does (3 validation
-days, 3 holdout days, the rest trains). Both families are logged and registered in a temporary MLflow
-(SQLite), LightGBM is promoted, and the champion is loaded back from the registry the way
+the functions behind `model_inputs`), with every label (the simulator's ground truth, no label cutoff).
+The window is split by day like `fraud_model` does (3 validation days, 3 holdout days, the rest trains).
+
+In the same process and on the same split, two references are trained on the train part and scored on
+the holdout: scikit-learn's `HistGradientBoostingClassifier` with its defaults (its own early stopping on
+10 % of the train part), and a `LogisticRegression` baseline (mean imputation, standardization). Every
+model gets the same thread budget (`--threads`).
+
+Both of our families are logged and registered in a temporary MLflow (SQLite) and go through the real
+promotion gate (`promotion.promote_challenger` with the default `PromotionPolicy` and `holdout_scorer`,
+what `model_promotion` runs); each champion the gate promotes is loaded back from the registry the way
 `batch_predictions` loads it, to time batch throughput and single-row latency.
 """
 
@@ -21,6 +30,7 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -57,6 +67,51 @@ def build_dataset(total_rows: int) -> tuple[pl.DataFrame, float]:
     return frame, time.perf_counter() - started
 
 
+def fit_references(split: Any, threads: int) -> list[dict[str, object]]:
+    """scikit-learn references on the same split: fit on train, score the holdout; seconds and quality."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
+
+    from mlops_assets.defs.training.data import feature_matrix, labels
+    from mlops_assets.defs.training.evaluation import evaluate
+
+    x_train, y_train = feature_matrix(split.train, MODEL_FEATURES), labels(split.train)
+    x_hold = feature_matrix(split.holdout, MODEL_FEATURES)
+    references = {
+        "sklearn HistGradientBoosting (defaults)": HistGradientBoostingClassifier(random_state=42),
+        "sklearn LogisticRegression (baseline)": make_pipeline(
+            SimpleImputer(), StandardScaler(), LogisticRegression(max_iter=1_000)
+        ),
+    }
+    rows: list[dict[str, object]] = []
+    for name, model in references.items():
+        with threadpool_limits(limits=threads):
+            started = time.perf_counter()
+            model.fit(x_train, y_train)
+            fit_s = time.perf_counter() - started
+            quality = evaluate(split.holdout, model.predict_proba(x_hold)[:, 1])
+        iterations = getattr(model, "n_iter_", None)
+        if iterations is None:  # the pipeline: the solver's iterations
+            iterations = int(model[-1].n_iter_[0])
+        rows.append(
+            {
+                "model": name,
+                "train_rows": split.train.height,
+                "train_s": round(fit_s, 1),
+                "iterations": iterations,
+                "log_register_s": "-",
+                "holdout_pr_auc": round(quality.pr_auc, 4),
+                "holdout_roc_auc": round(quality.roc_auc, 4),
+            }
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -74,6 +129,8 @@ def main() -> None:
     from mlops_assets.defs.training.flow import train_and_register
     from mlops_assets.defs.training.lightgbm_model import LightGBMParams
     from mlops_assets.defs.training.mlflow_resource import MlflowResource
+    from mlops_assets.defs.training.models import REGISTERED_MODEL_NAMES
+    from mlops_assets.defs.training.promotion import PromotionPolicy, holdout_scorer, promote_challenger
     from mlops_assets.defs.training.torch_model import TorchParams
 
     total_rows = args.train_rows * DAYS // (DAYS - VALIDATION_DAYS - HOLDOUT_DAYS)
@@ -84,17 +141,20 @@ def main() -> None:
         f"dataset: {dataset.height:,} rows x {len(MODEL_FEATURES)} features "
         f"(simulator + feature code, {build_s:.1f} s); train {split.train.height:,}, "
         f"validation {split.validation.height:,}, holdout {split.holdout.height:,}; "
-        f"fraud rate {dataset['is_fraud'].mean():.4f}; cpus {os.cpu_count()}, threads {args.threads}"
+        f"fraud rate {dataset.select(pl.col('is_fraud').mean()).item():.4f}; "
+        f"cpus {os.cpu_count()}, threads {args.threads}"
     )
 
     rows: list[dict[str, object]] = []
+    gate: dict[str, dict[str, object]] = {}
+    champions: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         store = MlflowResource(
             tracking_uri=f"sqlite:///{tmp}/mlflow.db",
             artifact_root=f"{tmp}/artifacts",
             experiment_name="bench",
         )
-        params = {
+        params: dict[str, LightGBMParams | TorchParams] = {
             "lightgbm": LightGBMParams(num_threads=args.threads),
             "torch": TorchParams(num_threads=args.threads, max_epochs=args.torch_epochs),
         }
@@ -114,7 +174,7 @@ def main() -> None:
             )
             rows.append(
                 {
-                    "family": family,
+                    "model": f"ours: {family} (registered v{outcome.version})",
                     "train_rows": outcome.rows["train"],
                     "train_s": round(outcome.trained.train_seconds, 1),
                     "iterations": outcome.trained.best_iteration,
@@ -123,17 +183,28 @@ def main() -> None:
                     ),
                     "holdout_pr_auc": round(outcome.holdout.pr_auc, 4),
                     "holdout_roc_auc": round(outcome.holdout.roc_auc, 4),
-                    "version": outcome.version,
                 }
             )
             print(rows[-1], flush=True)
+        rows += fit_references(split, args.threads)
 
+        # The real gate, as `model_promotion` runs it: both challengers against no champion yet.
         client = store.client()
-        client.set_registered_model_alias("fraud_lightgbm", registry.CHAMPION, "1")
-        champions = {}
-        for name in ("fraud_lightgbm", "fraud_torch"):
-            if name == "fraud_torch":
-                client.set_registered_model_alias(name, registry.CHAMPION, "1")
+        score = holdout_scorer(client, dataset, MODEL_FEATURES)
+        for name in REGISTERED_MODEL_NAMES.values():
+            started = time.perf_counter()
+            result = promote_challenger(client, name, PromotionPolicy(), score)
+            gate[name] = {
+                "outcome": result.decision.outcome,
+                "champion": result.champion_version_after,
+                "gate_s": round(time.perf_counter() - started, 1),
+                "failed": [c.name for c in result.decision.checks if not c.passed],
+            }
+            print(name, gate[name], flush=True)
+
+        for name in REGISTERED_MODEL_NAMES.values():
+            if gate[name]["champion"] is None:
+                continue
             started = time.perf_counter()
             champion = registry.load_champion(client, name)
             load_s = time.perf_counter() - started
@@ -141,6 +212,7 @@ def main() -> None:
             latency = measure_latency(champion.predict, x, single_rows=args.single_rows, batch_rows=len(x))
             quality = evaluate(split.holdout, champion.predict(x))
             champions[name] = {
+                "version": champion.version,
                 "load_s": round(load_s, 2),
                 "batch_rows": latency.batch_rows,
                 "batch_rows_per_s": round(latency.batch_rows_per_s),
@@ -149,23 +221,32 @@ def main() -> None:
                 "holdout_pr_auc_reloaded": round(quality.pr_auc, 4),
             }
 
-    print("\n| family | train rows | train s | best iter/epoch | log+register s | holdout PR AUC | ROC AUC |")
+    print(
+        f"\nSame split, same process, {args.threads} thread(s): train {split.train.height:,} rows, "
+        f"holdout {split.holdout.height:,} rows ({int(split.holdout['is_fraud'].sum()):,} fraud)"
+    )
+    print("\n| model | train rows | train s | best iter/epoch | log+register s | holdout PR AUC | ROC AUC |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(
-            f"| {r['family']} | {r['train_rows']:,} | {r['train_s']} | {r['iterations']} "
+            f"| {r['model']} | {r['train_rows']:,} | {r['train_s']} | {r['iterations']} "
             f"| {r['log_register_s']} | {r['holdout_pr_auc']} | {r['holdout_roc_auc']} |"
         )
+    print("\n| registered model | gate outcome | champion after | failed checks | gate s |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, g in gate.items():
+        failed = ", ".join(g["failed"]) or "none"  # type: ignore[arg-type]
+        print(f"| {name} | {g['outcome']} | {g['champion'] or '-'} | {failed} | {g['gate_s']} |")
     print("\n| champion (from registry) | batch rows | rows/s | single-row p50 ms | p99 ms | load s |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, c in champions.items():
         print(
-            f"| {name} | {c['batch_rows']:,} | {c['batch_rows_per_s']:,} | {c['single_row_p50_ms']} "
-            f"| {c['single_row_p99_ms']} | {c['load_s']} |"
+            f"| {name} v{c['version']} | {c['batch_rows']:,} | {c['batch_rows_per_s']:,} "
+            f"| {c['single_row_p50_ms']} | {c['single_row_p99_ms']} | {c['load_s']} |"
         )
     if args.json:
         args.json.write_text(
-            json.dumps({"training": rows, "champions": champions, "build_s": build_s}, indent=2)
+            json.dumps({"training": rows, "gate": gate, "champions": champions, "build_s": build_s}, indent=2)
         )
 
 

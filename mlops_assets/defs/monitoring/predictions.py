@@ -22,8 +22,8 @@ from mlops_assets.defs.training.registry import THRESHOLD_TAG, LoadedModel, chec
 from mlops_assets.metadata import markdown_table, preview, table_schema
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource
+from mlops_assets.tables import CUSTOMER_TABLE, MERCHANT_TABLE, PREDICTIONS_TABLE, VALIDATED_TABLE
 
-PREDICTIONS_TABLE = "batch_predictions"
 SCORE_COLUMN = "score"
 FLAG_COLUMN = "is_flagged"
 SERVING_MODEL = REGISTERED_MODEL_NAMES[LIGHTGBM]
@@ -74,7 +74,7 @@ def score_inputs(
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     # The feature tables are read through `model_inputs`: declared so one run orders them before scoring.
-    deps=["validated_transactions", "customer_features", "merchant_features", "model_promotion"],
+    deps=[VALIDATED_TABLE, CUSTOMER_TABLE, MERCHANT_TABLE, "model_promotion"],
     group_name="monitoring",
     kinds={"mlflow", "polars", "parquet"},
     tags={"stage": "monitoring"},

@@ -6,6 +6,7 @@ subsettable), while the lineage still reads training_dataset -> fraud_model -> m
 """
 
 import json
+from collections.abc import Iterator
 
 import dagster as dg
 
@@ -22,8 +23,8 @@ from mlops_assets.defs.training.promotion import PromotionPolicy
 from mlops_assets.k8s import k8s_op_tags
 from mlops_assets.metadata import markdown_table
 from mlops_assets.resources import LakehouseResource
+from mlops_assets.tables import TRAINING_TABLE
 
-TRAINING_TABLE = "training_dataset"
 FRAUD_MODEL_KEYS: dict[str, dg.AssetKey] = {
     LIGHTGBM: dg.AssetKey(["fraud_model", LIGHTGBM]),
     TORCH: dg.AssetKey(["fraud_model", TORCH]),
@@ -86,7 +87,7 @@ def fraud_model(
     config: FraudModelConfig,
     lakehouse: LakehouseResource,
     mlflow: MlflowResource,
-):
+) -> Iterator[dg.MaterializeResult]:
     """Train each selected model family on `training_dataset` and register it as the `challenger`.
 
     Time-based split by day (train / validation for early stopping / holdout for every metric). Each
@@ -176,11 +177,13 @@ def model_promotion(
 ) -> dg.MaterializeResult:
     """Decide per registered model whether the `challenger` becomes `champion`.
 
-    Both versions are scored on the same rows (the challenger's holdout window). The challenger wins only
-    if it beats the champion's PR AUC by `min_pr_auc_gain`, its single-row p99 latency is within
-    `max_p99_latency_ms`, and no country or merchant-category slice loses more than `slice_tolerance`
-    PR AUC. The first model ever must clear the absolute floors. The decision and every reason are
-    written here and as tags on the challenger's model version.
+    Both versions are scored on the same rows: the challenger's holdout days after the champion's last
+    training or validation day (a champion is never judged on rows it was trained on; with none left,
+    the absolute floors decide). The challenger wins only if it beats the champion's PR AUC by
+    `min_pr_auc_gain`, its single-row p99 latency is within `max_p99_latency_ms`, and no country or
+    merchant-category slice loses more than `slice_tolerance` PR AUC. The first model ever must clear
+    the absolute floors. A version a rollback took out of service is never promoted again. The decision
+    and every reason are written here and as tags on the challenger's model version.
     """
     from mlops_assets.defs.training.promotion import decisions_frame, holdout_scorer, promote_challenger
 

@@ -108,7 +108,16 @@ def check_training_frame(
 
 
 def split_by_time(frame: pl.DataFrame, config: SplitConfig) -> TimeSplit:
-    """Split by whole UTC days: oldest for training, then validation, newest for the holdout."""
+    """Split by whole UTC days: oldest for training, then validation, newest for the holdout.
+
+    The parts are counted in days present in `frame`, from its newest day backwards: nothing here assumes
+    the frame ends at "today" or at the label cutoff. The holdout (and validation) labels are mature
+    because `training_dataset` itself ends `domain.LABEL_MATURITY_DAYS` before its label cutoff (rows
+    whose label had not arrived by the cutoff are dropped there, and on younger days that would drop
+    most frauds but no legitimate rows). Whatever window the dataset was built with, the holdout is its
+    newest mature days; a dataset built with `label_maturity_days=0` gets a fraud-poor, biased holdout,
+    and that choice is recorded on the dataset's materialization.
+    """
     with_day = frame.with_columns(pl.col(TIMESTAMP).dt.date().alias(DAY))
     days = with_day.get_column(DAY).unique().sort().to_list()
     needed = config.validation_days + config.holdout_days + 1

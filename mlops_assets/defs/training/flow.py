@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -212,7 +211,10 @@ def train_and_register(
             registry.FEATURES_TAG: json.dumps(list(features)),
             registry.THRESHOLD_TAG: f"{holdout.threshold_at_precision:.6f}",
             "holdout_pr_auc": f"{holdout.pr_auc:.6f}",
-            "holdout_window": f"{windows['holdout'][0]}..{windows['holdout'][1]}",
+            # The gate reads these: the holdout to judge on, and the days this version must not be judged on.
+            registry.TRAIN_WINDOW_TAG: f"{windows['train'][0]}..{windows['train'][1]}",
+            registry.VALIDATION_WINDOW_TAG: f"{windows['validation'][0]}..{windows['validation'][1]}",
+            registry.HOLDOUT_WINDOW_TAG: f"{windows['holdout'][0]}..{windows['holdout'][1]}",
             "training_data_sha256": data_hash,
             "git_commit": commit,
             "dagster_run_id": dagster_run_id,
@@ -250,30 +252,4 @@ def train_and_register(
         training_data_sha256=data_hash,
         model_card=cards[-1],
         timings_s=timings,
-    )
-
-
-def dataset_source_uri(path: Path) -> str:
-    """A file URI for `mlflow.data` sources."""
-    return path.resolve().as_uri()
-
-
-def summary_frame(outcomes: Sequence[TrainingOutcome]) -> pl.DataFrame:
-    """One row per trained family, for the asset's metadata."""
-    return pl.DataFrame(
-        [
-            {
-                "model": o.model_name,
-                "version": o.version,
-                "holdout_pr_auc": round(o.holdout.pr_auc, 4),
-                "holdout_roc_auc": round(o.holdout.roc_auc, 4),
-                "log_loss": round(o.holdout.log_loss, 4),
-                "brier": round(o.holdout.brier, 5),
-                "recall_at_precision": round(o.holdout.recall_at_precision, 4),
-                "p99_ms": round(o.latency.single_row_p99_ms, 3),
-                "train_s": round(o.trained.train_seconds, 1),
-                "best_iteration": o.trained.best_iteration,
-            }
-            for o in outcomes
-        ]
     )

@@ -11,7 +11,6 @@ import numpy as np
 
 LIGHTGBM = "lightgbm"
 TORCH = "torch"
-FAMILIES: tuple[str, ...] = (LIGHTGBM, TORCH)
 REGISTERED_MODEL_NAMES: dict[str, str] = {LIGHTGBM: "fraud_lightgbm", TORCH: "fraud_torch"}
 # Scoring threads: single-row latency is best without thread hand-offs, and on a shared machine OpenMP
 # threads that spin-wait for a busy core make training and scoring 10x slower (measured on 2 cores).

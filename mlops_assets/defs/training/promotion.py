@@ -1,7 +1,10 @@
 """The promotion gate: does the challenger replace the champion? A pure decision plus the registry writes.
 
 Both versions are scored on the same rows (the challenger's holdout window of the current
-`training_dataset`), so the comparison is like for like, whatever the champion's old metrics were.
+`training_dataset`), so the comparison is like for like, whatever the champion's old metrics were. Rows
+the champion was trained or early-stopped on are left out of that comparison (a model scored on its own
+training rows looks better than it is), and a version a rollback took out of service is never promoted
+again.
 """
 
 from __future__ import annotations
@@ -9,24 +12,29 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import polars as pl
 
 from mlops_assets.defs.training import registry
-from mlops_assets.defs.training.data import TIMESTAMP, feature_matrix
+from mlops_assets.defs.training.data import LABEL, TIMESTAMP, feature_matrix
 from mlops_assets.defs.training.evaluation import evaluate, measure_latency
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
 
 PROMOTED = "promoted"
 PROMOTED_FIRST = "promoted_first_model"
 REJECTED = "rejected"
 ALREADY_CHAMPION = "already_champion"
 NO_CHALLENGER = "no_challenger"
-HOLDOUT_WINDOW_TAG = "holdout_window"
+ROLLED_BACK = "rolled_back"
+
+
+class HoldoutTooSmallError(ValueError):
+    """A holdout window holds too few labelled rows (none, or one class only) to score a model on."""
 
 
 @dataclass(frozen=True)
@@ -145,13 +153,79 @@ class PromotionResult:
     champion_version_after: str | None
     champion_version_before: str | None = None
     holdout_window: str = ""
+    compared_on: str = ""  # the holdout days both versions were scored on ("" when not compared)
+
+
+def parse_window(window: str) -> tuple[date, date]:
+    """First and last day of a `YYYY-MM-DD..YYYY-MM-DD` window (inclusive), as tagged on a version."""
+    lo, hi = (date.fromisoformat(part) for part in window.split(".."))
+    return lo, hi
 
 
 def holdout_rows(dataset: pl.DataFrame, window: str) -> pl.DataFrame:
     """Rows of `dataset` in a `YYYY-MM-DD..YYYY-MM-DD` day window (inclusive), as tagged on a version."""
-    lo, hi = (date.fromisoformat(part) for part in window.split(".."))
+    lo, hi = parse_window(window)
     day = pl.col(TIMESTAMP).dt.date()
     return dataset.filter((day >= lo) & (day <= hi))
+
+
+def last_seen_day(client: MlflowClient, mv: ModelVersion) -> date | None:
+    """The last day a version was trained or early-stopped on, or None when nothing records it.
+
+    Read from the version's window tags; versions registered before those tags existed carry the same
+    windows as parameters of their MLflow run.
+    """
+    from mlflow.exceptions import MlflowException
+
+    windows = [mv.tags.get(tag) for tag in (registry.TRAIN_WINDOW_TAG, registry.VALIDATION_WINDOW_TAG)]
+    if not any(windows) and mv.run_id:
+        try:
+            params = client.get_run(mv.run_id).data.params
+        except MlflowException:
+            params = {}
+        windows = [params.get(registry.TRAIN_WINDOW_TAG), params.get(registry.VALIDATION_WINDOW_TAG)]
+    try:
+        ends = [parse_window(window)[1] for window in windows if window]
+    except ValueError:
+        return None
+    return max(ends, default=None)
+
+
+@dataclass(frozen=True)
+class ComparisonRows:
+    """Which days of the challenger's holdout the champion may be scored on, and why."""
+
+    window: str | None  # None: no day is unseen by the champion, so there is no fair comparison
+    note: str = ""
+
+
+def comparison_rows(holdout_window: str, champion_version: str, seen_until: date | None) -> ComparisonRows:
+    """The challenger's holdout days after the champion's last train/validation day.
+
+    A champion trained on some of those days (a window that later shrank or moved, e.g. when the label
+    maturity horizon shortened `training_dataset`) would be judged on its own training rows.
+    """
+    lo, hi = parse_window(holdout_window)
+    if seen_until is None:
+        return ComparisonRows(
+            holdout_window,
+            f"champion v{champion_version} records no training window, so an overlap with the holdout "
+            f"{holdout_window} cannot be ruled out; compared on the whole holdout",
+        )
+    if seen_until < lo:
+        return ComparisonRows(holdout_window)
+    if seen_until >= hi:
+        return ComparisonRows(
+            None,
+            f"champion v{champion_version} was trained on data up to {seen_until}, which covers the whole "
+            f"holdout {holdout_window}: no rows to compare on fairly, so the floors decide",
+        )
+    window = f"{seen_until + timedelta(days=1)}..{hi}"
+    return ComparisonRows(
+        window,
+        f"champion v{champion_version} was trained on data up to {seen_until}: both versions compared on "
+        f"{window} only, not on the whole holdout {holdout_window}",
+    )
 
 
 Scorer = Callable[[str, str, str], Scorecard]  # (model name, version, holdout window) -> scorecard
@@ -162,13 +236,19 @@ def holdout_scorer(
 ) -> Scorer:
     """Score registered versions on a holdout window of `dataset`: quality, slices, single-row latency.
 
-    Raises `FeatureMismatchError` for a version whose features differ from `current_features`.
+    Raises `FeatureMismatchError` for a version whose features differ from `current_features`, and
+    `HoldoutTooSmallError` for a window without both classes.
     """
 
     def score(model_name: str, version: str, window: str) -> Scorecard:
+        holdout = holdout_rows(dataset, window)
+        if holdout.get_column(LABEL).n_unique() < 2:
+            raise HoldoutTooSmallError(
+                f"{window}: {holdout.height} rows, {int(holdout.get_column(LABEL).sum())} fraud; "
+                "scoring needs both classes"
+            )
         model = registry.load_version(client, model_name, version)
         registry.check_features(f"{model_name} v{version}", model.features, current_features)
-        holdout = holdout_rows(dataset, window)
         x = feature_matrix(holdout, model.features)
         result = evaluate(holdout, model.predict(x))
         latency = measure_latency(model.predict, x, single_rows=latency_rows, batch_rows=10_000)
@@ -199,23 +279,52 @@ def promote_challenger(
             False, ALREADY_CHAMPION, (), f"challenger v{version} is already the champion"
         )
         return PromotionResult(model_name, decision, None, None, before, before)
+    if registry.ROLLED_BACK_TAG in challenger_mv.tags:
+        # Its earlier promotion tags stay as they were: the history of why it served and why it stopped.
+        rollback = challenger_mv.tags
+        decision = PromotionDecision(
+            False,
+            ROLLED_BACK,
+            (),
+            f"challenger v{version} was rolled back at {rollback[registry.ROLLED_BACK_TAG]} "
+            f"(reason: {rollback.get('rollback_reason', 'not recorded')}) and is never promoted again; "
+            f"champion stays v{before}. Train a new version to challenge it.",
+        )
+        return PromotionResult(model_name, decision, None, None, before, before)
 
-    window = challenger_mv.tags.get(HOLDOUT_WINDOW_TAG, "")
+    window = challenger_mv.tags.get(registry.HOLDOUT_WINDOW_TAG, "")
     challenger: Scorecard | None = None
     champion: Scorecard | None = None
+    notes: list[str] = []
+    compared_on: str | None = None  # the rows both versions are scored on; None: no comparison
+    if champion_mv is not None:
+        rows = comparison_rows(window, str(before), last_seen_day(client, champion_mv))
+        notes += [rows.note] if rows.note else []
+        compared_on = rows.window
     try:
-        challenger = score(model_name, version, window)
+        if compared_on is not None and compared_on != window:
+            try:
+                challenger = score(model_name, version, compared_on)
+            except HoldoutTooSmallError as exc:
+                notes.append(
+                    f"the days the champion never saw hold too few labels ({exc}), so the floors decide"
+                )
+                compared_on = None
+        if challenger is None:
+            challenger = score(model_name, version, window)
     except registry.FeatureMismatchError as exc:
         decision = PromotionDecision(False, REJECTED, (Check("features", False, str(exc)),))
     else:
-        note = ""
-        if champion_mv is not None:
+        if compared_on is not None:
             try:
-                champion = score(model_name, before, window)  # type: ignore[arg-type]
+                champion = score(model_name, str(before), compared_on)
             except registry.FeatureMismatchError as exc:
                 # The champion cannot score today's features at all, so it is no baseline: floors decide.
-                note = f"champion v{before} is not comparable, so floors decide: {exc}"
-        decision = decide_promotion(challenger, champion, policy, note)
+                notes.append(f"champion v{before} is not comparable, so floors decide: {exc}")
+                compared_on = None
+        decision = decide_promotion(challenger, champion, policy, "; ".join(notes))
+    if champion is None:
+        compared_on = None
 
     now = datetime.now(UTC).isoformat(timespec="seconds")
     tags: dict[str, object] = {
@@ -223,6 +332,7 @@ def promote_challenger(
         "promotion_reasons": json.dumps(decision.reasons),
         "promotion_evaluated_at": now,
         "promotion_compared_to": f"v{before}" if before else "none",
+        "promotion_compared_on": compared_on or "none",
     }
     if challenger is not None:
         tags["promotion_holdout_pr_auc"] = f"{challenger.pr_auc:.6f}"
@@ -235,7 +345,16 @@ def promote_challenger(
         if before is not None:
             registry.set_version_tags(client, model_name, before, {"superseded_by": version})
         after = version
-    return PromotionResult(model_name, decision, challenger, champion, after, before, holdout_window=window)
+    return PromotionResult(
+        model_name,
+        decision,
+        challenger,
+        champion,
+        after,
+        before,
+        holdout_window=window,
+        compared_on=compared_on or "",
+    )
 
 
 def decisions_frame(results: Sequence[PromotionResult]) -> pl.DataFrame:
@@ -251,6 +370,7 @@ def decisions_frame(results: Sequence[PromotionResult]) -> pl.DataFrame:
                 "champion_pr_auc": round(r.champion.pr_auc, 4) if r.champion else None,
                 "champion_after": r.champion_version_after,
                 "holdout": r.holdout_window,
+                "compared_on": r.compared_on or None,
             }
             for r in results
         ],
@@ -263,5 +383,6 @@ def decisions_frame(results: Sequence[PromotionResult]) -> pl.DataFrame:
             "champion_pr_auc": pl.Float64,
             "champion_after": pl.String,
             "holdout": pl.String,
+            "compared_on": pl.String,
         },
     )

@@ -29,6 +29,12 @@ FAMILY_TAG = "model_family"
 FEATURES_TAG = "features"
 FEATURE_SERVICE_TAG = "feature_service"
 THRESHOLD_TAG = "decision_threshold"
+# The day windows a version was trained, early-stopped and judged on ("YYYY-MM-DD..YYYY-MM-DD", inclusive).
+TRAIN_WINDOW_TAG = "train_window"
+VALIDATION_WINDOW_TAG = "validation_window"
+HOLDOUT_WINDOW_TAG = "holdout_window"
+# Set on the version a rollback moved `champion` away from: the gate never promotes it again.
+ROLLED_BACK_TAG = "rolled_back_at"
 
 
 class NoChampionError(LookupError):
@@ -53,9 +59,14 @@ class LoadedModel:
 
 
 def git_commit() -> str:
-    """The commit the code was built from: `MLOPS_GIT_COMMIT` (images), else `git`, else `unknown`."""
-    if os.environ.get("MLOPS_GIT_COMMIT"):
-        return os.environ["MLOPS_GIT_COMMIT"]
+    """The commit the code was built from: `MLOPS_GIT_COMMIT` (images), else `git`, else `unknown`.
+
+    The environment comes first because the production image has no `.git` (its build sets the variable);
+    an empty or blank value counts as unset.
+    """
+    from_env = os.environ.get("MLOPS_GIT_COMMIT", "").strip()
+    if from_env:
+        return from_env
     try:
         result = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5, check=True

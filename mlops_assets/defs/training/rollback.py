@@ -36,7 +36,12 @@ class RollbackResult:
 
 
 def rollback_champion(client: MlflowClient, model_name: str, version: str, reason: str) -> RollbackResult:
-    """Point `champion` of `model_name` at an earlier `version`, refusing anything that is not a rollback."""
+    """Point `champion` of `model_name` at an earlier `version`, refusing anything that is not a rollback.
+
+    The version rolled back from is tagged `rolled_back_at`; the promotion gate refuses such a version, so
+    the next `model_promotion` run cannot undo the rollback by re-judging the `challenger` (which usually
+    still points at it: the alias keeps meaning "the newest trained version" until the next training).
+    """
     from mlflow.exceptions import MlflowException
 
     current = registry.alias_version(client, model_name, registry.CHAMPION)
@@ -54,18 +59,20 @@ def rollback_champion(client: MlflowClient, model_name: str, version: str, reaso
             "a rollback names an earlier version, a newer one goes through model_promotion"
         )
     now = datetime.now(UTC).isoformat(timespec="seconds")
+    # Tag before moving the alias: the tag is what keeps `model_promotion` from promoting this version
+    # again (it is usually still the `challenger`), so it must exist before the version stops serving.
+    registry.set_version_tags(
+        client,
+        model_name,
+        str(current.version),
+        {registry.ROLLED_BACK_TAG: now, "rollback_reason": reason, "superseded_by": str(target.version)},
+    )
     client.set_registered_model_alias(model_name, registry.CHAMPION, str(target.version))
     registry.set_version_tags(
         client,
         model_name,
         str(target.version),
         {"rolled_back_to_at": now, "rollback_reason": reason, "rollback_replaced": str(current.version)},
-    )
-    registry.set_version_tags(
-        client,
-        model_name,
-        str(current.version),
-        {"rolled_back_at": now, "rollback_reason": reason, "superseded_by": str(target.version)},
     )
     return RollbackResult(model_name, str(current.version), str(target.version), reason)
 

@@ -155,6 +155,7 @@ def train_torch(
             optimizer.step()
             total += loss.item()
             batches += 1
+        model.eval()  # dropout off: score the validation rows with the network that would be kept
         score = float(average_precision_score(y_valid, predict(x_valid)))
         history["train_loss"].append(total / max(batches, 1))
         history["validation_pr_auc"].append(score)

@@ -5,6 +5,13 @@ import pytest
 
 from mlops_assets.defs.training import registry
 from mlops_assets.defs.training.assets import rollback_champion_job
+from mlops_assets.defs.training.promotion import (
+    PROMOTED,
+    ROLLED_BACK,
+    PromotionPolicy,
+    Scorecard,
+    promote_challenger,
+)
 from mlops_assets.defs.training.rollback import RollbackError, main, rollback_champion
 
 
@@ -40,6 +47,47 @@ def test_rollback_repoints_champion_and_tags_both_versions(module_store, three_v
     new = client.get_model_version(three_versions, "1").tags
     assert old["superseded_by"] == "1" and old["rollback_reason"] == "slice FR regressed in production"
     assert new["rollback_replaced"] == "3" and "rolled_back_to_at" in new
+    assert registry.ROLLED_BACK_TAG in old and registry.ROLLED_BACK_TAG not in new
+
+
+def test_the_next_gate_run_does_not_undo_a_rollback(module_store, three_versions):
+    """v3 is champion and still the challenger; after a rollback to v1 the gate must not re-promote v3."""
+    client = module_store.client()
+    client.set_registered_model_alias(three_versions, registry.CHALLENGER, "3")
+    rollback_champion(client, three_versions, "1", "slice FR regressed in production")
+    scored: list[str] = []
+
+    def score(model_name: str, version: str, window: str) -> Scorecard:
+        scored.append(version)
+        # v3 would win easily on the holdout: only the rollback keeps it out.
+        return Scorecard(version, {"3": 0.9, "4": 0.8}.get(version, 0.5), 0.95, 1.0)
+
+    policy = PromotionPolicy(min_pr_auc=0.0, min_roc_auc=0.0)
+    result = promote_challenger(client, three_versions, policy, score)
+    assert scored == []
+    assert (result.decision.outcome, result.decision.promote) == (ROLLED_BACK, False)
+    assert result.champion_version_before == result.champion_version_after == "1"
+    assert _champion(client, three_versions) == "1"
+    (reason,) = result.decision.reasons
+    assert reason.startswith("challenger v3 was rolled back at ")
+    assert (
+        "(reason: slice FR regressed in production) and is never promoted again; champion stays v1" in reason
+    )
+    assert "promotion_decision" not in client.get_model_version(three_versions, "3").tags
+
+    # A newly trained version is judged as usual.
+    new = registry.register_version(
+        client,
+        three_versions,
+        client.get_model_version(three_versions, "1").source,
+        None,
+        {registry.FAMILY_TAG: "lightgbm", registry.HOLDOUT_WINDOW_TAG: "2025-03-10..2025-03-12"},
+        "t",
+    )
+    v4 = str(new.version)
+    result = promote_challenger(client, three_versions, policy, score)
+    assert scored == [v4, "1"] and result.decision.outcome == PROMOTED
+    assert _champion(client, three_versions) == v4
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,13 @@
 """What a training run leaves in a real MLflow (SQLite in a temporary folder), and how failures look."""
 
 import json
+import re
+import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 
 from mlops_assets.defs.training import registry
@@ -18,10 +21,12 @@ from mlops_assets.defs.training.mlflow_resource import (
 )
 from mlops_assets.defs.training.promotion import (
     PROMOTED_FIRST,
+    HoldoutTooSmallError,
     PromotionPolicy,
     holdout_scorer,
     promote_challenger,
 )
+from mlops_assets.settings import REPO_ROOT
 
 
 def test_run_logs_params_metrics_tags_data_and_model(
@@ -89,6 +94,12 @@ def test_version_is_the_challenger_with_tags_signature_and_requirements(
     mv = client.get_model_version_by_alias("fraud_lightgbm", registry.CHALLENGER)
     assert str(mv.version) == trained_lightgbm.version and mv.run_id == trained_lightgbm.run_id
     assert mv.tags["model_family"] == "lightgbm"
+    # The windows the promotion gate reads to keep a champion off rows it was trained on.
+    assert (mv.tags["train_window"], mv.tags["validation_window"], mv.tags["holdout_window"]) == (
+        "2025-03-01..2025-03-06",
+        "2025-03-07..2025-03-09",
+        "2025-03-10..2025-03-12",
+    )
     assert json.loads(mv.tags["features"]) == list(features)
     assert float(mv.tags["decision_threshold"]) == pytest.approx(
         trained_lightgbm.holdout.threshold_at_precision
@@ -125,6 +136,40 @@ def test_first_model_becomes_champion_on_the_real_holdout(
         client.get_model_version("fraud_lightgbm", champion.version).tags["promotion_decision"]
         == PROMOTED_FIRST
     )
+
+
+def test_holdout_without_both_classes_is_too_small_to_score(
+    module_store, trained_lightgbm, training_frame, features
+):
+    score = holdout_scorer(module_store.client(), training_frame, features, latency_rows=5)
+    with pytest.raises(HoldoutTooSmallError, match=r"2030-01-01\.\.2030-01-02: 0 rows, 0 fraud"):
+        score("fraud_lightgbm", trained_lightgbm.version, "2030-01-01..2030-01-02")
+    legit_only = training_frame.with_columns(pl.lit(0, dtype=pl.Int8).alias("is_fraud"))
+    score = holdout_scorer(module_store.client(), legit_only, features, latency_rows=5)
+    with pytest.raises(HoldoutTooSmallError, match=r"2025-03-12\.\.2025-03-12: [1-9]\d+ rows, 0 fraud"):
+        score("fraud_lightgbm", trained_lightgbm.version, "2025-03-12..2025-03-12")
+
+
+def test_git_commit_prefers_the_environment_then_git_then_unknown(monkeypatch, tmp_path):
+    monkeypatch.setenv("MLOPS_GIT_COMMIT", " 0123abc\n")
+    assert registry.git_commit() == "0123abc"
+    # Blank counts as unset: this checkout's HEAD, from git.
+    monkeypatch.setenv("MLOPS_GIT_COMMIT", "  ")
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{40}", registry.git_commit()) and registry.git_commit() == head
+    # No repository (the production image has no .git): unknown, not an error.
+    monkeypatch.delenv("MLOPS_GIT_COMMIT")
+    monkeypatch.setattr(registry, "REPO_ROOT", tmp_path)
+    assert registry.git_commit() == "unknown"
+
+    # No git binary at all.
+    def no_git(*args, **kwargs):
+        raise FileNotFoundError("git")
+
+    monkeypatch.setattr(registry.subprocess, "run", no_git)
+    assert registry.git_commit() == "unknown"
 
 
 def test_no_champion_is_a_clear_error(module_store):

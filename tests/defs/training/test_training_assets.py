@@ -6,7 +6,7 @@ import pytest
 
 from mlops_assets.defs.features.catalog import MODEL_FEATURES
 from mlops_assets.defs.training import registry
-from mlops_assets.defs.training.assets import fraud_model, model_promotion
+from mlops_assets.defs.training.assets import fraud_model, model_promotion, rollback_champion_job
 
 TRAIN_CONFIG = {
     "validation_days": 3,
@@ -37,9 +37,11 @@ def training_dataset(resources, make_frame) -> pl.DataFrame:
     return frame
 
 
-def test_train_both_families_then_promote_then_reject_an_equal_challenger(
-    resources, training_dataset, instance
+def test_train_both_families_then_promote_then_reject_an_equal_challenger_then_roll_back(
+    resources, training_dataset, instance, monkeypatch
 ):
+    # As in the production image, which has no .git: the commit comes from the environment.
+    monkeypatch.setenv("MLOPS_GIT_COMMIT", "0123abc-from-image")
     run_config = {"ops": {"fraud_model": {"config": TRAIN_CONFIG}}}
     first = dg.materialize(
         [fraud_model, model_promotion], resources=resources, run_config=run_config, instance=instance
@@ -67,6 +69,9 @@ def test_train_both_families_then_promote_then_reject_an_equal_challenger(
     assert torch_champion.family == "torch" and torch_champion.features == MODEL_FEATURES
     run = client.get_run(lgb["mlflow_run_id"])
     assert run.data.tags["dagster_run_id"] == first.run_id
+    assert run.data.tags["git_commit"] == "0123abc-from-image"
+    assert client.get_model_version("fraud_lightgbm", "1").tags["git_commit"] == "0123abc-from-image"
+    assert "**Git commit:** `0123abc-from-image`" in lgb["model_card"]
 
     # Retrain LightGBM alone (same seed, same data): the challenger equals the champion, so it is rejected.
     second = dg.materialize(
@@ -87,6 +92,32 @@ def test_train_both_families_then_promote_then_reject_an_equal_challenger(
     assert "FAIL beats_champion" in decision["reasons"] and "already the champion" in decision["reasons"]
     tags = client.get_model_version("fraud_lightgbm", "2").tags
     assert tags["promotion_decision"] == "rejected"
+
+    # A lenient gate promotes v2; it misbehaves in production and is rolled back to v1. A manual
+    # model_promotion afterwards (the same lenient gate, v2 still the challenger) must keep v1.
+    lenient = {"ops": {"model_promotion": {"config": {"min_pr_auc_gain": -1.0}}}}
+    promoted = dg.materialize([model_promotion], resources=resources, run_config=lenient, instance=instance)
+    assert _metadata(promoted, "model_promotion")["champions"]["fraud_lightgbm"] == "2"
+    rollback = rollback_champion_job.execute_in_process(
+        run_config={
+            "ops": {
+                "rollback_champion_op": {
+                    "config": {"model_name": "fraud_lightgbm", "version": "1", "reason": "FR slice alert"}
+                }
+            }
+        },
+        resources={"mlflow": resources["mlflow"]},
+        instance=instance,
+    )
+    assert rollback.success
+    after = dg.materialize([model_promotion], resources=resources, run_config=lenient, instance=instance)
+    decision = _metadata(after, "model_promotion")
+    assert decision["champions"] == {"fraud_lightgbm": "1", "fraud_torch": "1"}
+    assert decision["promoted"] == []
+    assert "challenger v2 was rolled back at" in decision["reasons"]
+    assert "(reason: FR slice alert) and is never promoted again; champion stays v1" in decision["reasons"]
+    assert "rolled_back" in decision["decisions"]
+    assert str(client.get_model_version_by_alias("fraud_lightgbm", "champion").version) == "1"
 
 
 def test_training_window_with_one_class_fails_the_asset_with_the_reason(resources, make_frame, instance):

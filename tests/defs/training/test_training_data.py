@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
@@ -114,3 +114,16 @@ def test_split_keeps_utc_day_boundaries(training_frame):
     )
     split = split_by_time(frame, SplitConfig(3, 3))
     assert split.train.filter(pl.col("event_timestamp") == last_train_ts).height == 1
+
+
+def test_holdout_is_the_newest_days_present_wherever_the_window_ends(training_frame):
+    # training_dataset ends LABEL_MATURITY_DAYS before its label cutoff, and a day may have no rows:
+    # the parts count days present in the frame, never back from a cutoff or from today.
+    missing = [date(2025, 3, 5), date(2025, 3, 11), date(2025, 3, 12)]
+    frame = training_frame.filter(~pl.col("event_timestamp").dt.date().is_in(missing))
+    windows = split_by_time(frame, SplitConfig(validation_days=3, holdout_days=3)).windows()
+    assert windows == {
+        "train": (date(2025, 3, 1), date(2025, 3, 3)),
+        "validation": (date(2025, 3, 4), date(2025, 3, 7)),  # 4, 6, 7: three days present
+        "holdout": (date(2025, 3, 8), date(2025, 3, 10)),
+    }
