@@ -1,16 +1,22 @@
-"""End to end: 60 simulated days, drift from day 45, and the platform noticing it and retraining.
+"""End to end: 80 simulated days, drift from day 75, and the platform noticing it and retraining.
 
 The daily loop runs in-process against a real Dagster instance with the real assets, the real landing
 and retraining sensors (ticked with `build_sensor_context`), a real MLflow registry on SQLite and real
 files. Each simulated day: its landing file appears, the landing sensor requests its raw partition, the
 day flows through validation, features, scoring and the drift report (one run, as the automation
-sensor would launch it), then the retraining sensor ticks. The first 42 days are one single-run
+sensor would launch it), then the retraining sensor ticks. The first 72 days are one single-run
 backfill, as a new deployment would load history.
 
-Asserted: the drift check passes before day 45 and fails from it; performance is pending (never
-"pass") while labels are missing; exactly one retraining request per cooldown; the retraining run
-carries its trigger; a new model version is registered; the gate decides with reasons; `champion`
-moves only when the gate promotes.
+Training windows start on day 30: the simulation starts from nothing, so before then the 30-day
+customer aggregates are still filling up (a distribution no later day has), and they end
+`LABEL_MATURITY_DAYS` before the label cutoff (the fraud labels of younger days are mostly missing).
+The first model is thus trained on days 30-55 and is the drift reference of the days it scores.
+
+Asserted: the drift check passes before day 75 and fails from it; performance is pending (never
+"pass") while labels are immature; exactly one retraining request per cooldown; the retraining run
+carries its trigger; new model versions are registered; the gate decides with reasons (pinned: the
+first challenger is rejected, the second promoted); `champion` moves only when the gate promotes; the
+drift reference follows the serving champion, not `training_dataset`.
 """
 
 import asyncio
@@ -36,17 +42,19 @@ from mlops_assets.defs.monitoring.predictions import batch_predictions
 from mlops_assets.defs.training.assets import fraud_model, model_promotion
 from mlops_assets.defs.training.mlflow_resource import MlflowResource
 from mlops_assets.defs.validation.assets import validated_and_quarantined_transactions
+from mlops_assets.domain import LABEL_MATURITY_DAYS
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import Settings
 from mlops_assets.simulator import SimulationConfig
 from mlops_assets.simulator.writer import write_day
 
 START = date(2025, 1, 1)
-DRIFT_DAY = START + timedelta(days=45)
-HISTORY_DAYS = 42
-LOOP_END = START + timedelta(days=49)  # two cooldowns past the drift; later days add time, not evidence
+WARM_START = START + timedelta(days=30)  # the longest customer aggregate (30 days) is complete from here
+HISTORY_DAYS = 72
+DRIFT_DAY = START + timedelta(days=75)
+LOOP_END = DRIFT_DAY + timedelta(days=4)  # two cooldowns past the drift; later days add time, not evidence
 CONFIG = SimulationConfig(
-    start=START, days=60, rows_per_day=400, drift_start=DRIFT_DAY, drift_kinds=("covariate", "new_categories")
+    start=START, days=80, rows_per_day=400, drift_start=DRIFT_DAY, drift_kinds=("covariate", "new_categories")
 )
 SERVING_MODEL = "fraud_lightgbm"
 DAILY_FLOW = [
@@ -62,6 +70,7 @@ DAILY_FLOW = [
 # The relative rule (beat the champion on the same rows) stays as it is.
 TRAIN_CONFIG = {
     "ops": {
+        "training_dataset": {"config": {"start_date": WARM_START.isoformat()}},
         "fraud_model": {"config": {"torch_max_epochs": 3, "lightgbm_max_rounds": 100}},
         "model_promotion": {"config": {"min_pr_auc": 0.0, "min_roc_auc": 0.5}},
     }
@@ -173,6 +182,7 @@ def test_drift_is_detected_and_retraining_follows(settings: Settings, instance: 
 
     # --- The daily loop.
     drift_by_day: dict[date, bool] = {}
+    references: dict[date, tuple[str, str]] = {}
     requests: list[tuple[date, dg.RunRequest]] = []
     skips: list[str] = []
     retrain_cursor = None
@@ -194,6 +204,8 @@ def test_drift_is_detected_and_retraining_follows(settings: Settings, instance: 
             e for e in result.get_asset_check_evaluations() if e.check_name == FEATURE_DRIFT_CHECK
         ]
         drift_by_day[day] = not evaluation.passed
+        drift_metadata = result.asset_materializations_for_node("drift_report")[0].metadata
+        references[day] = (drift_metadata["reference_model"].value, drift_metadata["reference_window"].value)
 
         clock.now = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC) + timedelta(
             hours=2
@@ -210,12 +222,12 @@ def test_drift_is_detected_and_retraining_follows(settings: Settings, instance: 
         day += timedelta(days=1)
     timings["daily loop"] = time.perf_counter() - started
 
-    # Drift: stable before day 45, detected from it on.
+    # Drift: stable before day 75, detected from it on.
     assert [d for d, drifted in drift_by_day.items() if drifted] == [
         d for d in drift_by_day if d >= DRIFT_DAY
     ], drift_by_day
 
-    # Exactly one retraining request per cooldown (72 h of simulated time): on day 45, then day 48.
+    # Exactly one retraining request per cooldown (72 h of simulated time): on day 75, then day 78.
     request_days = [d for d, _ in requests]
     assert request_days == [DRIFT_DAY, DRIFT_DAY + timedelta(days=3)], (request_days, skips)
     assert any("cooldown holds" in s for s in skips)
@@ -229,9 +241,13 @@ def test_drift_is_detected_and_retraining_follows(settings: Settings, instance: 
     assert {r.job_name for r in retrain_runs} == {"retraining_job"}
 
     # New model versions registered; the gate decided with reasons; champion moved only on "promote".
+    # The scenario is seeded, so the decisions are pinned: on day 75 the challenger (v2, trained on days
+    # 30-59) loses to the champion on the same holdout rows and is rejected; on day 78 v3 (days 30-62)
+    # beats it and is promoted.
     versions = client.search_model_versions(f"name='{SERVING_MODEL}'")
-    assert len(versions) == 3
-    champion = first_champion
+    assert sorted(int(v.version) for v in versions) == [1, 2, 3]
+    assert first_champion == "1"
+    decisions: list[tuple[list[str], str, str]] = []
     for run in reversed(retrain_runs):  # get_runs lists the newest first
         (event,) = [
             e
@@ -239,14 +255,30 @@ def test_drift_is_detected_and_retraining_follows(settings: Settings, instance: 
             if e.dagster_event and e.dagster_event.asset_key == dg.AssetKey("model_promotion")
         ]
         metadata = event.asset_materialization.metadata
-        assert SERVING_MODEL in metadata["reasons"].value
-        assert "beats_champion" in metadata["reasons"].value  # compared with the champion on the same rows
-        promoted = SERVING_MODEL in metadata["promoted"].value
-        after = str(metadata["champions"].value[SERVING_MODEL])
-        if promoted:
-            assert after != champion
-        else:
-            assert after == champion
-        champion = after
-    assert str(client.get_model_version_by_alias(SERVING_MODEL, "champion").version) == champion
+        serving_reasons = metadata["reasons"].value.split(f"**{SERVING_MODEL}: ", 1)[1].split("\n\n**", 1)[0]
+        decisions.append(
+            (metadata["promoted"].value, str(metadata["champions"].value[SERVING_MODEL]), serving_reasons)
+        )
+    (rejected, promoted) = decisions
+    assert rejected[:2] == ([], "1"), rejected
+    assert rejected[2].startswith("rejected**"), rejected[2]
+    assert "- FAIL beats_champion: PR AUC" in rejected[2]
+    assert "vs champion v1" in rejected[2]
+    assert promoted[:2] == ([SERVING_MODEL], "3"), promoted
+    assert promoted[2].startswith("promoted**"), promoted[2]
+    assert "- PASS beats_champion: PR AUC" in promoted[2]
+    assert "vs champion v1" in promoted[2]
+    assert str(client.get_model_version_by_alias(SERVING_MODEL, "champion").version) == "3"
+
+    # The drift reference is the training data of the version that scored the day, whatever
+    # `training_dataset` holds: after v2 was rejected (and training_dataset rebuilt for it) v1's own
+    # window stays the reference; once v3 is promoted it is compared with v3's window.
+    def window(version: str) -> str:
+        params = client.get_run(client.get_model_version(SERVING_MODEL, version).run_id).data.params
+        return params["training_partitions"].split(" ", 1)[0]
+
+    assert window("1") == f"{WARM_START}..{START + timedelta(days=HISTORY_DAYS - LABEL_MATURITY_DAYS - 1)}"
+    assert references[DRIFT_DAY + timedelta(days=2)] == (f"{SERVING_MODEL} v1", window("1"))
+    assert window("2") != window("1")
+    assert references[LOOP_END] == (f"{SERVING_MODEL} v3", window("3"))
     print({k: round(v, 1) for k, v in timings.items()})

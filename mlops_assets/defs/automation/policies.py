@@ -17,16 +17,27 @@ from datetime import timedelta
 
 import dagster as dg
 
-DAILY_FLOW: tuple[str, ...] = (
-    "validated_transactions",
-    "quarantined_transactions",
-    "customer_features",
-    "merchant_features",
-    "online_features",
-    "batch_predictions",
-    "drift_report",
+from mlops_assets.defs.monitoring.assets import DRIFT_REPORT
+from mlops_assets.tables import (
+    CUSTOMER_TABLE,
+    MERCHANT_TABLE,
+    PREDICTIONS_TABLE,
+    QUARANTINED_TABLE,
+    RAW_TABLE,
+    VALIDATED_TABLE,
 )
-DAILY_DATA: tuple[str, ...] = ("raw_transactions", "validated_transactions")
+
+ONLINE_FEATURES = "online_features"
+DAILY_FLOW: tuple[str, ...] = (
+    VALIDATED_TABLE,
+    QUARANTINED_TABLE,
+    CUSTOMER_TABLE,
+    MERCHANT_TABLE,
+    ONLINE_FEATURES,
+    PREDICTIONS_TABLE,
+    DRIFT_REPORT,
+)
+DAILY_DATA: tuple[str, ...] = (RAW_TABLE, VALIDATED_TABLE)
 MODEL_PREFIX = "fraud_model"
 AUTOMATION_SENSOR = "daily_flow_automation"
 

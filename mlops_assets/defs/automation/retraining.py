@@ -6,7 +6,8 @@ downstream of the model it retrains, and the run must say which check fired and 
 
 Triggers (each evaluation is used once, remembered in the cursor):
 - `drift_report` check `feature_drift` or `model_performance` failed with severity ERROR;
-- the model asset's freshness policy (`apply_automation`) is FAIL: the model is older than allowed.
+- a model asset's freshness policy (`apply_automation`) is FAIL: that family (`fraud_model/lightgbm`
+  or `fraud_model/torch`) is older than allowed.
 Raw/validated freshness failures alert but do not retrain: retraining on stale data reproduces the
 model it replaces.
 
@@ -23,11 +24,15 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from mlops_assets.defs.monitoring.assets import CHECK_KEYS, FEATURE_DRIFT_CHECK, PERFORMANCE_CHECK
+from mlops_assets.defs.training.assets import FRAUD_MODEL_KEYS
+from mlops_assets.tables import TRAINING_TABLE
 
 RETRAINING_JOB = "retraining_job"
-TRAINING_DATASET = dg.AssetKey("training_dataset")
+TRAINING_DATASET = dg.AssetKey(TRAINING_TABLE)
 MODEL_PROMOTION = dg.AssetKey("model_promotion")
 FRAUD_MODEL_PREFIX = "fraud_model"
+# Every model family: the job retrains them all, so a stale one of either is a reason to run it.
+WATCHED_MODELS: tuple[dg.AssetKey, ...] = tuple(FRAUD_MODEL_KEYS.values())
 WATCHED_CHECKS: tuple[dg.AssetCheckKey, ...] = (
     CHECK_KEYS[FEATURE_DRIFT_CHECK],
     CHECK_KEYS[PERFORMANCE_CHECK],
@@ -136,7 +141,7 @@ def build_retraining_sensor(
     name: str = "retraining_sensor",
     cooldown: timedelta = DEFAULT_COOLDOWN,
     checks: Sequence[dg.AssetCheckKey] = WATCHED_CHECKS,
-    fresh_assets: Sequence[dg.AssetKey] = (dg.AssetKey([FRAUD_MODEL_PREFIX, "lightgbm"]),),
+    fresh_assets: Sequence[dg.AssetKey] = WATCHED_MODELS,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> dg.SensorDefinition:
     """The retraining sensor; tests pass their own cooldown and clock."""

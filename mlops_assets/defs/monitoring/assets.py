@@ -1,17 +1,28 @@
 """`drift_report`: per day, drift of every model input and of the scores, and PR AUC once labels arrive.
 
-One op computes the statistics once and carries three checks, so a single-run backfill profiles the
+One op computes the statistics once and carries four checks, so a single-run backfill profiles each
 reference once and each day costs one pass over its rows:
-- `feature_drift`: share of drifted model inputs against the reference (the champion's training data,
-  i.e. the `training_dataset` table) above `max_drift_share` fails (severity configurable);
+- `feature_drift`: share of drifted model inputs against the reference above `max_drift_share` fails
+  (severity configurable). The reference is the training data of the model version that scored the
+  day: its training window is read from that version's MLflow run (param `training_partitions`) and
+  its rows are rebuilt with `model_inputs`, the code path training used. So rebuilding
+  `training_dataset` (which every retraining run does, even when the gate then rejects the new model)
+  never moves the reference away from the data the serving champion was trained on;
 - `prediction_drift`: PSI of the day's scores against the same model version's trailing days (WARN);
-- `model_performance`: PR AUC over the trailing labelled window against the model's holdout PR AUC
-  (from MLflow) minus a tolerance; `pending` until enough labels have arrived.
-A check with nothing to judge (reference empty or too small, labels pending) is not emitted: Dagster
-records it as SKIPPED, and the reason is in the run log and in this asset's metadata.
+- `model_performance`: PR AUC over the trailing scored days whose labels are mature (at least
+  `label_maturity_days` old as of the evaluation instant) against the model's holdout PR AUC (from
+  MLflow) minus a tolerance; `pending` while no such day exists;
+- `scored_volume`: rows scored per day against the trailing days (WARN).
+A check with nothing to judge (reference unusable, labels pending) is not emitted: Dagster records it
+as SKIPPED, and the reason is in the run log and in this asset's metadata. A model version or run that
+MLflow does not know makes the reference or baseline unusable (skipped); an unreachable MLflow fails
+the run.
 """
 
 import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from time import perf_counter
 from typing import Any
@@ -20,6 +31,7 @@ import dagster as dg
 import polars as pl
 
 from mlops_assets.defs.features.catalog import MODEL_FEATURES
+from mlops_assets.defs.features.model_inputs import model_inputs
 from mlops_assets.defs.monitoring.drift import (
     DriftConfig,
     ReferenceProfile,
@@ -28,12 +40,14 @@ from mlops_assets.defs.monitoring.drift import (
     profile_reference,
     summarize,
 )
+from mlops_assets.defs.monitoring.evidently_report import REFERENCE_SAMPLE_ROWS
 from mlops_assets.defs.monitoring.performance import (
     PerformanceConfig,
     PerformanceResult,
     evaluate_performance,
+    last_mature_day,
 )
-from mlops_assets.defs.monitoring.predictions import PREDICTIONS_TABLE, SCORE_COLUMN
+from mlops_assets.defs.monitoring.predictions import SCORE_COLUMN
 from mlops_assets.defs.monitoring.verdicts import (
     DayDrift,
     DayScoreDrift,
@@ -45,18 +59,32 @@ from mlops_assets.defs.monitoring.verdicts import (
 )
 from mlops_assets.defs.training.mlflow_resource import MlflowResource
 from mlops_assets.defs.validation.quality import TRAILING_DAYS, VolumeVerdict, volume_verdict
+from mlops_assets.lakehouse import write_text_atomic
 from mlops_assets.metadata import markdown_table
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource, ReportsResource
+from mlops_assets.tables import PREDICTIONS_TABLE
 
 DRIFT_REPORT = "drift_report"
-TRAINING_TABLE = "training_dataset"
 MODEL_NAME_COLUMN = "model_name"
 MODEL_VERSION_COLUMN = "model_version"
+# What `training.flow` logs on each model's run: "<first day>..<last day> (<n> days)".
+TRAINING_PARTITIONS_PARAM = "training_partitions"
+BASELINE_METRIC = "holdout_pr_auc"
+_DAY_RANGE = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})")
 
 # Model inputs plus the raw columns they derive from: a new country shows here before in any feature.
 NUMERIC_MONITORED: tuple[str, ...] = (*MODEL_FEATURES, "amount_eur")
 CATEGORICAL_MONITORED: tuple[str, ...] = ("merchant_category", "country", "device")
+# The columns of the trailing scored days that score drift and performance read.
+HISTORY_COLUMNS: tuple[str, ...] = (
+    "event_timestamp",
+    "is_fraud",
+    "label_available_at",
+    SCORE_COLUMN,
+    MODEL_NAME_COLUMN,
+    MODEL_VERSION_COLUMN,
+)
 
 FEATURE_DRIFT_CHECK = "feature_drift"
 PREDICTION_DRIFT_CHECK = "prediction_drift"
@@ -68,6 +96,12 @@ CHECK_KEYS = {
     for name in (FEATURE_DRIFT_CHECK, PREDICTION_DRIFT_CHECK, PERFORMANCE_CHECK, VOLUME_CHECK)
 }
 
+# The statistics' and the performance evaluation's own defaults: the run config restates none of them.
+_DRIFT_DEFAULTS = DriftConfig()
+_PERFORMANCE_DEFAULTS = PerformanceConfig()
+
+ModelVersion = tuple[str, str]
+
 
 class DriftReportConfig(dg.Config):
     """Thresholds of the drift and performance checks (defaults suit the daily run)."""
@@ -78,23 +112,27 @@ class DriftReportConfig(dg.Config):
     """feature_drift fails when more than this share of features drifted on a day."""
     drift_severity: str = "ERROR"
     """Severity of a failed feature_drift: ERROR or WARN."""
-    numeric_method: str = "psi"
+    numeric_method: str = _DRIFT_DEFAULTS.numeric_method
     """psi or ks."""
-    categorical_method: str = "jensenshannon"
+    categorical_method: str = _DRIFT_DEFAULTS.categorical_method
     """jensenshannon, chisquare or psi."""
-    psi_threshold: float = 0.2
-    ks_threshold: float = 0.1
-    js_threshold: float = 0.1
-    min_reference_rows: int = 200
-    min_partition_rows: int = 30
+    psi_threshold: float = _DRIFT_DEFAULTS.psi_threshold
+    """A feature (or the score, for prediction_drift) drifted when its PSI reaches this."""
+    ks_threshold: float = _DRIFT_DEFAULTS.ks_threshold
+    js_threshold: float = _DRIFT_DEFAULTS.js_threshold
+    min_reference_rows: int = _DRIFT_DEFAULTS.min_reference_rows
+    min_partition_rows: int = _DRIFT_DEFAULTS.min_current_rows
     score_history_days: int = 7
     """prediction_drift compares a day's scores with this many days before it (same model version)."""
-    performance_window_days: int = 14
-    performance_tolerance: float = 0.1
+    performance_window_days: int = _PERFORMANCE_DEFAULTS.window_days
+    """model_performance judges this many scored days, the newest of them mature."""
+    performance_tolerance: float = _PERFORMANCE_DEFAULTS.tolerance
     """model_performance fails when PR AUC is more than this below the model's holdout PR AUC."""
-    min_label_coverage: float = 0.9
-    min_positives: int = 10
-    evidently_reference_rows: int = 5_000
+    min_label_coverage: float = _PERFORMANCE_DEFAULTS.min_label_coverage
+    min_positives: int = _PERFORMANCE_DEFAULTS.min_positives
+    label_maturity_days: int = _PERFORMANCE_DEFAULTS.label_maturity_days
+    """Only scored days at least this old (as of `as_of`) are judged for performance."""
+    evidently_reference_rows: int = REFERENCE_SAMPLE_ROWS
     """Evidently sees at most this many reference rows (it is slow; the checks use our statistics)."""
     evidently_max_days: int = 31
     """Evidently HTML for the last N days of a run only (2-5 s a day); every day gets statistics JSON."""
@@ -118,6 +156,7 @@ class DriftReportConfig(dg.Config):
             min_label_coverage=self.min_label_coverage,
             min_positives=self.min_positives,
             tolerance=self.performance_tolerance,
+            label_maturity_days=self.label_maturity_days,
         )
 
     def as_of_time(self) -> datetime:
@@ -135,50 +174,112 @@ class DriftReportConfig(dg.Config):
             raise ValueError(f"drift_severity {self.drift_severity!r}: expected ERROR or WARN") from exc
 
 
-def _read_days(lakehouse: LakehouseResource, table: str, start: date, end: date) -> pl.DataFrame | None:
-    scan = lakehouse.scan_range(table, start, end)
-    return None if scan is None else scan.collect()
+@dataclass(frozen=True)
+class Reference:
+    """The training rows of one model version, rebuilt for its logged training window, and their profile."""
+
+    model: ModelVersion
+    first_day: date
+    last_day: date
+    frame: pl.DataFrame
+    profile: ReferenceProfile
+
+    @property
+    def window(self) -> str:
+        """`<first day>..<last day>`, both inclusive."""
+        return f"{self.first_day}..{self.last_day}"
 
 
-def load_reference(
-    lakehouse: LakehouseResource, config: DriftReportConfig
-) -> tuple[pl.DataFrame, ReferenceProfile]:
-    """The training data and its profile; `ReferenceWindowError` if missing, empty or too small."""
-    path = lakehouse.table_path(TRAINING_TABLE)
-    if not path.exists():
-        raise ReferenceWindowError(f"table {TRAINING_TABLE} has no file at {path}; materialize it first")
-    reference = lakehouse.read_table(TRAINING_TABLE)
-    profile = profile_reference(reference, NUMERIC_MONITORED, CATEGORICAL_MONITORED, config.drift_config())
-    return reference, profile
+def _is_not_found(exc: Exception) -> bool:
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+    return isinstance(exc, MlflowException) and exc.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST)
+
+
+def model_run(mlflow: MlflowResource, name: str, version: str) -> Any | None:
+    """The MLflow run that produced a model version; None when MLflow knows no such version or run.
+
+    Only "does not exist" is an answer: any other error (the store is down, a permission is missing)
+    propagates, so an outage fails the run instead of reading as "no baseline" forever.
+    """
+    client = mlflow.client()
+    try:
+        run_id = client.get_model_version(name, version).run_id
+        return None if run_id is None else client.get_run(run_id)
+    except Exception as exc:
+        if _is_not_found(exc):
+            return None
+        raise
 
 
 def model_baseline(mlflow: MlflowResource, name: str, version: str) -> float | None:
     """The holdout PR AUC MLflow recorded for the model version that scored the rows (None if unknown)."""
-    try:
-        client = mlflow.client()
-        run_id = client.get_model_version(name, version).run_id
-        if run_id is None:
-            return None
-        value = client.get_run(run_id).data.metrics.get("holdout_pr_auc")
-    except Exception:
-        return None
+    run = model_run(mlflow, name, version)
+    value = None if run is None else run.data.metrics.get(BASELINE_METRIC)
     return None if value is None else float(value)
 
 
-def _main_version(frame: pl.DataFrame) -> tuple[str, str] | None:
+def training_window(mlflow: MlflowResource, name: str, version: str) -> tuple[date, date]:
+    """First and last day (inclusive) of the data the version was trained on, from its MLflow run.
+
+    `ReferenceWindowError` when MLflow does not know the version or its run, or the run logged no
+    readable `training_partitions` param.
+    """
+    run = model_run(mlflow, name, version)
+    if run is None:
+        raise ReferenceWindowError(f"MLflow knows no model version {name} v{version} or its run")
+    logged = run.data.params.get(TRAINING_PARTITIONS_PARAM)
+    match = _DAY_RANGE.match(logged or "")
+    if match is None:
+        raise ReferenceWindowError(
+            f"{name} v{version}: run {run.info.run_id} logged no readable {TRAINING_PARTITIONS_PARAM} param "
+            f"({logged!r}); its training window is unknown"
+        )
+    return date.fromisoformat(match.group(1)), date.fromisoformat(match.group(2))
+
+
+def load_reference(
+    lakehouse: LakehouseResource, mlflow: MlflowResource, model: ModelVersion, config: DriftReportConfig
+) -> Reference:
+    """The training rows of `model` and their profile; `ReferenceWindowError` if unusable.
+
+    The rows are `model_inputs` over the version's training window: every validated transaction of
+    those days with its point-in-time features, exactly as training built them. Training keeps only
+    the rows labelled by its cutoff; the reference keeps them all, as the scored days it is compared
+    with do (drift is about the inputs, and labels never feed a model input).
+    """
+    first, last = training_window(mlflow, *model)
+    try:
+        frame = model_inputs(lakehouse, first, last + timedelta(days=1))
+    except FileNotFoundError as exc:  # e.g. feature partitions of the window removed by retention
+        raise ReferenceWindowError(f"{model[0]} v{model[1]} training window {first}..{last}: {exc}") from exc
+    profile = profile_reference(frame, NUMERIC_MONITORED, CATEGORICAL_MONITORED, config.drift_config())
+    return Reference(model, first, last, frame, profile)
+
+
+def _read_history(lakehouse: LakehouseResource, start: date, end: date) -> pl.DataFrame | None:
+    scan = lakehouse.scan_range(PREDICTIONS_TABLE, start, end)
+    return None if scan is None else scan.select(HISTORY_COLUMNS).collect()
+
+
+def _main_version(frame: pl.DataFrame) -> ModelVersion | None:
     if frame.height == 0 or MODEL_VERSION_COLUMN not in frame.columns:
         return None
     top = frame.group_by(MODEL_NAME_COLUMN, MODEL_VERSION_COLUMN).len().sort("len", descending=True).row(0)
     return str(top[0]), str(top[1])
 
 
-def _same_version(frame: pl.DataFrame | None, version: tuple[str, str]) -> pl.DataFrame:
-    if frame is None:
-        return pl.DataFrame()
+def _same_version(frame: pl.DataFrame, version: ModelVersion) -> pl.DataFrame:
     return frame.filter(
         (pl.col(MODEL_NAME_COLUMN).cast(pl.String) == version[0])
         & (pl.col(MODEL_VERSION_COLUMN).cast(pl.String) == version[1])
     )
+
+
+def performance_window_end(day: date, as_of: datetime, config: DriftReportConfig) -> date:
+    """The last day a partition's performance window judges: the day itself or the newest mature one."""
+    return min(day, last_mature_day(as_of, config.label_maturity_days))
 
 
 def score_drift(history: pl.DataFrame, scores: pl.DataFrame, day: str, config: DriftConfig) -> DayScoreDrift:
@@ -213,7 +314,10 @@ def _verdict_result(check: str, verdict: Verdict, severity: dg.AssetCheckSeverit
     specs=[
         dg.AssetSpec(
             DRIFT_REPORT,
-            deps=[PREDICTIONS_TABLE, TRAINING_TABLE],
+            # The reference is rebuilt from the champion's training days through `model_inputs` (older
+            # partitions of the feature tables, which `batch_predictions` already depends on), not read
+            # from `training_dataset`: that table moves with every retraining run.
+            deps=[PREDICTIONS_TABLE],
             description=__doc__,
             group_name="monitoring",
             kinds={"evidently", "polars", "html"},
@@ -224,18 +328,21 @@ def _verdict_result(check: str, verdict: Verdict, severity: dg.AssetCheckSeverit
         dg.AssetCheckSpec(
             FEATURE_DRIFT_CHECK,
             asset=DRIFT_REPORT,
-            description="Share of drifted model inputs vs the training data stays under the threshold.",
+            description="Share of drifted model inputs vs the scoring model's training data stays under "
+            f"`max_drift_share` (default {DriftReportConfig.model_fields['max_drift_share'].default}).",
         ),
         dg.AssetCheckSpec(
             PREDICTION_DRIFT_CHECK,
             asset=DRIFT_REPORT,
-            description="The score distribution's PSI vs the same model's trailing days stays < 0.2.",
+            description="The score distribution's PSI vs the same model's trailing days stays below "
+            f"`psi_threshold` (default {DriftReportConfig.model_fields['psi_threshold'].default}).",
         ),
         dg.AssetCheckSpec(
             PERFORMANCE_CHECK,
             asset=DRIFT_REPORT,
-            description="PR AUC on labelled rows stays within tolerance of the model's holdout PR AUC; "
-            "skipped (pending) until the labels have arrived.",
+            description="PR AUC on the labelled rows of mature scored days (at least "
+            f"{_PERFORMANCE_DEFAULTS.label_maturity_days} days old by default) stays within tolerance "
+            "of the model's holdout PR AUC; skipped (pending) while no day is mature.",
         ),
         dg.AssetCheckSpec(
             VOLUME_CHECK,
@@ -254,25 +361,25 @@ def drift_report(
     lakehouse: LakehouseResource,
     reports: ReportsResource,
     mlflow: MlflowResource,
-):
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Evidently drift report (HTML + JSON) per day, our own drift statistics, and the monitoring checks."""
     from mlops_assets.defs.monitoring.evidently_report import write_drift_report
 
     started = perf_counter()
+    mlflow.check_reachable()  # an outage fails in seconds, not after MLflow's own retries
     days = partition_days(context)
     as_of = config.as_of_time()
     drift_config = config.drift_config()
+    performance_config = config.performance_config()
     severity = config.severity()
-    try:
-        reference, profile = load_reference(lakehouse, config)
-        reference_error = None
-    except ReferenceWindowError as exc:
-        reference, profile, reference_error = None, None, str(exc)
-        context.log.warning(f"drift judged for no day: {reference_error}")
 
-    history_start = days[0] - timedelta(days=max(config.score_history_days, config.performance_window_days))
-    scored_all = _read_days(lakehouse, PREDICTIONS_TABLE, history_start, days[-1] + timedelta(days=1))
-    baselines: dict[tuple[str, str], float | None] = {}
+    history_start = min(
+        days[0] - timedelta(days=config.score_history_days),
+        performance_window_end(days[0], as_of, config) - timedelta(days=config.performance_window_days - 1),
+    )
+    scored_all = _read_history(lakehouse, history_start, days[-1] + timedelta(days=1))
+    references: dict[ModelVersion, Reference | str] = {}
+    baselines: dict[ModelVersion, float | None] = {}
     day_drifts: list[DayDrift] = []
     score_drifts: list[DayScoreDrift] = []
     performance: list[tuple[str, PerformanceResult]] = []
@@ -280,14 +387,33 @@ def drift_report(
     summary_rows: list[dict[str, object]] = []
     drifted_tables: list[pl.DataFrame] = []
     report_paths: dict[str, str] = {}
-    seconds_stats = seconds_evidently = 0.0
+    evidently_shares: dict[str, float | None] = {}
+    evidently_drifted: dict[str, int | None] = {}
+    last_reference: Reference | str = "no day judged"
+    seconds_reference = seconds_stats = seconds_evidently = 0.0
 
     for day in days:
         key = day.isoformat()
         current = lakehouse.read_partition(PREDICTIONS_TABLE, day)
+        version = _main_version(current)
         tick = perf_counter()
-        if profile is not None:
-            table = compare_to_reference(profile, current, drift_config)
+        if version is None:
+            reference: Reference | str = "no scored rows"
+        else:
+            if version not in references:
+                try:
+                    references[version] = load_reference(lakehouse, mlflow, version, config)
+                except ReferenceWindowError as exc:
+                    references[version] = str(exc)
+                    context.log.warning(f"{key}: no drift reference for {version[0]} v{version[1]}: {exc}")
+            reference = references[version]
+        last_reference = reference
+        seconds_reference += perf_counter() - tick
+
+        tick = perf_counter()
+        table = None
+        if isinstance(reference, Reference):
+            table = compare_to_reference(reference.profile, current, drift_config)
             summary = summarize(table)
             skipped = None if summary.evaluated else "; ".join(sorted(set(summary.skipped.values())))
             day_drifts.append(DayDrift(key, summary.evaluated, summary.drifted, summary.drift_share, skipped))
@@ -304,66 +430,73 @@ def drift_report(
             )
         else:
             summary = None
-            day_drifts.append(DayDrift(key, 0, (), 0.0, reference_error))
+            day_drifts.append(DayDrift(key, 0, (), 0.0, reference))
 
-        trailing = [
-            n
-            for i in range(1, TRAILING_DAYS + 1)
-            if (n := lakehouse.read_partition_row_count(PREDICTIONS_TABLE, day - timedelta(days=i)))
-            is not None
-        ]
-        volumes.append((key, volume_verdict(current.height, trailing)))
-        version = _main_version(current)
+        volumes.append(
+            (
+                key,
+                volume_verdict(
+                    current.height, lakehouse.trailing_row_counts(PREDICTIONS_TABLE, day, TRAILING_DAYS)
+                ),
+            )
+        )
         if version is None:
             score_drifts.append(DayScoreDrift(key, None, "no scored rows"))
-            performance.append(
-                (key, evaluate_performance(current, as_of, SCORE_COLUMN, None, config.performance_config()))
-            )
+            result = evaluate_performance(current, as_of, SCORE_COLUMN, None, performance_config)
         else:
-            assert scored_all is not None
+            assert scored_all is not None  # it holds this day's rows
             event_day = pl.col("event_timestamp").dt.date()
-            history = _same_version(scored_all, version).filter(
+            versioned = _same_version(scored_all, version)
+            history = versioned.filter(
                 (event_day >= day - timedelta(days=config.score_history_days)) & (event_day < day)
             )
             score_drifts.append(score_drift(history, _same_version(current, version), key, drift_config))
-            window = _same_version(scored_all, version).filter(
-                (event_day > day - timedelta(days=config.performance_window_days)) & (event_day <= day)
-            )
+            window_end = performance_window_end(day, as_of, config)
+            window_start = window_end - timedelta(days=config.performance_window_days - 1)
+            window = versioned.filter((event_day >= window_start) & (event_day <= window_end))
             if version not in baselines:
                 baselines[version] = model_baseline(mlflow, *version)
-            performance.append(
-                (
-                    key,
-                    evaluate_performance(
-                        window, as_of, SCORE_COLUMN, baselines[version], config.performance_config()
-                    ),
+            result = evaluate_performance(window, as_of, SCORE_COLUMN, baselines[version], performance_config)
+            if window.height == 0:
+                result = PerformanceResult(
+                    0,
+                    0,
+                    0,
+                    None,
+                    "pending",
+                    f"no day of {version[0]} v{version[1]} scored in {window_start}..{window_end}, the "
+                    f"newest {config.performance_window_days} days whose labels are mature (at least "
+                    f"{config.label_maturity_days} days old as of {as_of.isoformat(timespec='seconds')})",
+                    baselines[version],
                 )
-            )
+        performance.append((key, result))
         seconds_stats += perf_counter() - tick
 
-        html = None
-        statistics_path = reports.report_path(DRIFT_REPORT, day, ".statistics.json")
-        statistics_path.write_text(
+        statistics_path = write_text_atomic(
             json.dumps(
                 {
                     "day": key,
                     "as_of": as_of.isoformat(),
-                    "reference_status": reference_error or "ok",
-                    "features": table.to_dicts() if profile is not None else [],
+                    "model": None if version is None else {"name": version[0], "version": version[1]},
+                    "reference_window": reference.window if isinstance(reference, Reference) else None,
+                    "reference_status": reference if isinstance(reference, str) else "ok",
+                    "features": table.to_dicts() if table is not None else [],
                     "score_drift": score_drifts[-1].__dict__,
-                    "performance": performance[-1][1].metadata(),
+                    "performance": result.metadata(),
                 },
                 indent=1,
                 default=str,
-            )
+            ),
+            reports.report_path(DRIFT_REPORT, day, ".statistics.json"),
         )
+        html = None
         with_evidently = (
             day in days[len(days) - config.evidently_max_days :] if config.evidently_max_days else False
         )
-        if reference is not None and current.height and with_evidently:
+        if isinstance(reference, Reference) and current.height and with_evidently:
             tick = perf_counter()
-            result = write_drift_report(
-                reference,
+            evidently = write_drift_report(
+                reference.frame,
                 current,
                 NUMERIC_MONITORED,
                 CATEGORICAL_MONITORED,
@@ -372,25 +505,35 @@ def drift_report(
                 reference_sample_rows=config.evidently_reference_rows,
             )
             seconds_evidently += perf_counter() - tick
-            html = str(result.html_path)
+            html = str(evidently.html_path)
             report_paths[key] = html
-        perf = performance[-1][1]
+            evidently_shares[key] = evidently.drift_share
+            evidently_drifted[key] = evidently.drifted_columns
         summary_rows.append(
             {
                 "day": key,
                 "rows": current.height,
+                "model": None if version is None else f"{version[0]} v{version[1]}",
                 "features_evaluated": summary.evaluated if summary else 0,
                 "features_drifted": len(summary.drifted) if summary else 0,
                 "drift_share": round(summary.drift_share, 3) if summary else None,
+                "evidently_drift_share": evidently_shares.get(key),
                 "score_psi": None if score_drifts[-1].psi is None else round(score_drifts[-1].psi, 4),
-                "performance": perf.status,
-                "pr_auc": perf.pr_auc,
-                "label_coverage": round(perf.label_coverage, 3),
+                "performance": result.status,
+                "pr_auc": result.pr_auc,
+                "performance_window": result.metadata()["window"],
+                "label_coverage": round(result.label_coverage, 3),
                 "report": html,
                 "statistics": str(statistics_path),
             }
         )
 
+    usable = {v: r for v, r in references.items() if isinstance(r, Reference)}
+    reference_error = (
+        None
+        if usable
+        else "; ".join(sorted({r for r in references.values() if isinstance(r, str)})) or "no scored rows"
+    )
     verdicts = {
         FEATURE_DRIFT_CHECK: judge_feature_drift(day_drifts, config.max_drift_share, reference_error),
         PREDICTION_DRIFT_CHECK: judge_prediction_drift(score_drifts, config.psi_threshold),
@@ -399,12 +542,27 @@ def drift_report(
     }
     per_day = pl.DataFrame(summary_rows)
     drifted = pl.concat(drifted_tables) if drifted_tables else pl.DataFrame()
-    last_html = report_paths.get(days[-1].isoformat())
+    last_key = days[-1].isoformat()
+    last_html = report_paths.get(last_key)
     metadata: dict[str, Any] = {
         "partitions": len(days),
         "as_of": as_of.isoformat(timespec="seconds"),
-        "reference_rows": profile.rows if profile else 0,
-        "reference_status": reference_error or "ok",
+        "reference_model": (
+            f"{last_reference.model[0]} v{last_reference.model[1]}"
+            if isinstance(last_reference, Reference)
+            else None
+        ),
+        "reference_window": last_reference.window if isinstance(last_reference, Reference) else None,
+        "reference_rows": last_reference.profile.rows if isinstance(last_reference, Reference) else 0,
+        "reference_status": last_reference if isinstance(last_reference, str) else "ok",
+        "references": dg.MetadataValue.json(
+            {
+                f"{v[0]} v{v[1]}": (
+                    {"window": r.window, "rows": r.profile.rows} if isinstance(r, Reference) else {"error": r}
+                )
+                for v, r in references.items()
+            }
+        ),
         "drift_share": day_drifts[-1].share,
         "drifted_columns": dg.MetadataValue.md(
             markdown_table(drifted, max_rows=60) if drifted.height else "_no drifted columns_"
@@ -416,6 +574,7 @@ def drift_report(
         "performance_status": performance[-1][1].status,
         "performance_reason": performance[-1][1].reason,
         "reports": dg.MetadataValue.json(report_paths),
+        "seconds_reference": round(seconds_reference, 3),
         "seconds_statistics": round(seconds_stats, 3),
         "seconds_evidently": round(seconds_evidently, 3),
         "seconds": round(perf_counter() - started, 3),
@@ -426,6 +585,9 @@ def drift_report(
             str(reports.report_path(DRIFT_REPORT, days[-1], ".json"))
         )
         metadata["report_url"] = dg.MetadataValue.url(f"file://{last_html}")
+        # Evidently's own verdict on the last day (its per-column tests), beside ours for comparison.
+        metadata["evidently_drift_share"] = evidently_shares[last_key]
+        metadata["evidently_drifted_columns"] = evidently_drifted[last_key]
     yield dg.MaterializeResult(asset_key=DRIFT_REPORT_KEY, metadata=metadata)
 
     severities = {

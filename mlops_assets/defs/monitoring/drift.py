@@ -498,17 +498,6 @@ def compare_to_reference(
     return pl.DataFrame(rows, schema=DRIFT_TABLE_SCHEMA)
 
 
-def drift_table(
-    reference: pl.DataFrame,
-    current: pl.DataFrame,
-    numeric: Sequence[str],
-    categorical: Sequence[str],
-    config: DriftConfig | None = None,
-) -> pl.DataFrame:
-    """Profile `reference` and compare `current` with it in one call."""
-    return compare_to_reference(profile_reference(reference, numeric, categorical, config), current, config)
-
-
 def summarize(table: pl.DataFrame) -> DriftSummary:
     """Count drifted features among those that could be evaluated (missing ones count as drifted)."""
     evaluated = table.filter(pl.col("status") != STATUS_SKIPPED)

@@ -16,6 +16,8 @@ from typing import Any, Final
 
 import polars as pl
 
+from mlops_assets.lakehouse import write_atomic, write_text_atomic
+
 REFERENCE_SAMPLE_ROWS: Final[int] = 5_000
 SAMPLE_SEED: Final[int] = 0
 
@@ -94,14 +96,16 @@ def write_drift_report(
     drift_share: float = 0.5,
     reference_sample_rows: int = REFERENCE_SAMPLE_ROWS,
 ) -> EvidentlyResult:
-    """Write `<name>.html` and `<name>.json` for one partition; the reference is sampled first."""
+    """Write `<name>.html` and `<name>.json` for one partition; the reference is sampled first.
+
+    Both files are written to a hidden temporary file and renamed into place, so a reader (the UI's
+    link, a browser refresh) never sees half a report, and a failed run leaves the previous one intact.
+    """
     sample = bounded_sample(reference, reference_sample_rows)
     snapshot = run_drift_preset(sample, current, numeric, categorical, drift_share)
-    html_path.parent.mkdir(parents=True, exist_ok=True)
-    snapshot.save_html(str(html_path))
+    write_atomic(html_path, lambda tmp: snapshot.save_html(str(tmp)))
     summary = snapshot.dict()
-    json_path = html_path.with_suffix(".json")
-    json_path.write_text(json.dumps(summary, indent=1, default=str))
+    json_path = write_text_atomic(json.dumps(summary, indent=1, default=str), html_path.with_suffix(".json"))
     count, share = dataset_drift(summary)
     return EvidentlyResult(
         html_path=html_path,

@@ -1,6 +1,6 @@
 """`apply_automation` on the real code location: conditions, freshness policies, and a real evaluation."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -13,10 +13,12 @@ from mlops_assets.defs.automation.policies import (
     MODEL_FRESHNESS,
     apply_automation,
 )
+from mlops_assets.defs.features.compute import MERCHANT_LOOKBACK_DAYS
 from mlops_assets.defs.training.mlflow_resource import MlflowResource
 from mlops_assets.partitions import daily_partitions
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import REPO_ROOT, Settings
+from mlops_assets.tables import RAW_TABLE, VALIDATED_TABLE
 
 
 @pytest.fixture
@@ -65,8 +67,15 @@ def test_a_new_raw_partition_requests_validation(
 ) -> None:
     defs = apply_automation(code_location)
     day = daily_partitions.get_last_partition_key()
+    # A deployment with history: the feature tables read up to MERCHANT_LOOKBACK_DAYS validated days
+    # before the new one (and declare it), so those days exist already.
+    last = date.fromisoformat(day)
+    for offset in range(1, MERCHANT_LOOKBACK_DAYS + 1):
+        earlier = (last - timedelta(days=offset)).isoformat()
+        for table in (RAW_TABLE, VALIDATED_TABLE):
+            instance.report_runless_asset_event(dg.AssetMaterialization(table, partition=earlier))
     first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
-    assert first.total_requested == 0  # nothing has data yet
+    assert first.total_requested == 0  # the new day has no data yet; older days are not the latest
     instance.report_runless_asset_event(dg.AssetMaterialization("raw_transactions", partition=day))
     result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
     assert result.get_requested_partitions(dg.AssetKey("validated_transactions")) == {day}

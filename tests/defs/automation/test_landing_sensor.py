@@ -1,11 +1,13 @@
 """The landing sensor: one request per new or changed day folder, nothing twice, today waits."""
 
+import hashlib
 import json
 import os
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.test_utils import freeze_time
 
 from mlops_assets.defs.automation.landing import changed_days, landing_files_sensor, landing_fingerprints
 from mlops_assets.resources import LandingZoneResource
@@ -64,9 +66,16 @@ def test_sensor_requests_each_new_day_once_and_again_after_a_change(
     # A second file for a day (or a replaced file: new mtime) requests that day again.
     extra = _land(tmp_path, "2025-03-02", "c.parquet")
     os.utime(extra, (1_700_000_000, 1_700_000_000))
-    requests, _, _ = _tick(instance, tmp_path, cursor2)
+    requests, cursor3, _ = _tick(instance, tmp_path, cursor2)
     assert [r.partition_key for r in requests] == ["2025-03-02"]
-    assert requests[0].run_key != f"landing-2025-03-02-{json.loads(cursor2 or '{}')['2025-03-02']}"
+    # The new fingerprint: names, sizes and mtimes of both files, in name order.
+    first = tmp_path / "2025-03-02" / "b.csv"
+    stamp = f"b.csv:1:{first.stat().st_mtime_ns}|c.parquet:1:1700000000000000000"
+    expected = hashlib.sha256(stamp.encode()).hexdigest()[:16]
+    assert expected != json.loads(cursor2 or "{}")["2025-03-02"]
+    assert requests[0].run_key == f"landing-2025-03-02-{expected}"
+    assert requests[0].tags["mlops/landing_fingerprint"] == expected
+    assert json.loads(cursor3 or "{}")["2025-03-02"] == expected
 
 
 def test_today_waits_until_it_is_a_partition(tmp_path: Path, instance: dg.DagsterInstance) -> None:
@@ -76,4 +85,9 @@ def test_today_waits_until_it_is_a_partition(tmp_path: Path, instance: dg.Dagste
     assert requests == []
     assert cursor is None  # not remembered: requested on the first tick after the day closes
     assert f"waiting for partitions {today}" in skip
-    assert date.fromisoformat(today)  # a real date folder, not a bad name
+
+    # The next morning the day is a partition: the same folder is requested on the first tick.
+    with freeze_time(datetime.now(UTC) + timedelta(days=1)):
+        requests, cursor, _ = _tick(instance, tmp_path, cursor)
+    assert [r.partition_key for r in requests] == [today]
+    assert set(json.loads(cursor or "{}")) == {today}

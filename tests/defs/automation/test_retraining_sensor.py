@@ -112,9 +112,9 @@ def test_passing_or_warning_checks_do_not_retrain(
     assert isinstance(result, dg.SkipReason)
 
 
-def test_stale_model_retrains(instance: dg.DagsterInstance) -> None:
-    key = dg.AssetKey(["fraud_model", "lightgbm"])
-    # What the freshness daemon records when the model's freshness policy fails.
+@pytest.mark.parametrize("family", ["lightgbm", "torch"])
+def test_either_stale_model_family_retrains(instance: dg.DagsterInstance, family: str) -> None:
+    key = dg.AssetKey(["fraud_model", family])
     instance._report_runless_asset_event(
         FreshnessStateChange(
             key=key,
@@ -123,6 +123,9 @@ def test_stale_model_retrains(instance: dg.DagsterInstance) -> None:
             state_change_timestamp=NOW.timestamp(),
         )
     )
-    request, _ = _tick(build_retraining_sensor(name="t3"), instance, None)
+    request, _ = _tick(build_retraining_sensor(name=f"t4_{family}"), instance, None)
     assert isinstance(request, dg.RunRequest)
-    assert request.tags["mlops/trigger"] == "freshness:fraud_model/lightgbm"
+    assert request.tags["mlops/trigger"] == f"freshness:fraud_model/{family}"
+    assert request.tags["mlops/trigger_reason"].startswith(
+        f"fraud_model/{family} failed its freshness policy"
+    )

@@ -11,8 +11,16 @@ import polars as pl
 import pytest
 from dagster._core.loader import LoadingContextForTest
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionResolvedStatus
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import TEMPORARILY_UNAVAILABLE
 
-from mlops_assets.defs.features.catalog import MODEL_FEATURES
+from mlops_assets.defs.features.catalog import (
+    CUSTOMER_FEATURES,
+    ID_COLUMNS,
+    MERCHANT_FEATURES,
+    MODEL_FEATURES,
+)
+from mlops_assets.defs.monitoring import assets as monitoring_assets
 from mlops_assets.defs.monitoring.assets import (
     CHECK_KEYS,
     DRIFT_REPORT_KEY,
@@ -21,13 +29,26 @@ from mlops_assets.defs.monitoring.assets import (
     PREDICTION_DRIFT_CHECK,
     VOLUME_CHECK,
     drift_report,
+    model_baseline,
+    training_window,
 )
-from mlops_assets.defs.monitoring.predictions import PREDICTIONS_TABLE
+from mlops_assets.defs.monitoring.drift import DriftConfig, ReferenceWindowError
 from mlops_assets.defs.training.mlflow_resource import MlflowResource
+from mlops_assets.domain import LABEL_MATURITY_DAYS
 from mlops_assets.resources import LakehouseResource
+from mlops_assets.tables import (
+    CUSTOMER_TABLE,
+    MERCHANT_TABLE,
+    PREDICTIONS_TABLE,
+    TRAINING_TABLE,
+    VALIDATED_TABLE,
+)
 
 DAY = date(2025, 2, 10)
+TRAINING_DAYS = [date(2025, 1, 13), date(2025, 1, 14), date(2025, 1, 15)]
+MODEL = "fraud_lightgbm"
 CATEGORIES = ["grocery", "fuel", "travel"]
+BASELINE_PR_AUC = 0.9
 
 
 def _frame(rows: int, seed: int, day: date | None = None, shift: float = 0.0, label_delay_days: float = 1.0):
@@ -36,6 +57,9 @@ def _frame(rows: int, seed: int, day: date | None = None, shift: float = 0.0, la
     ts = [start + timedelta(seconds=int(s)) for s in rng.integers(0, 86_399, rows)]
     frame = pl.DataFrame(
         {
+            "transaction_id": [f"t{seed}-{i}" for i in range(rows)],
+            "customer_id": [f"c{i % 50}" for i in range(rows)],
+            "merchant_id": [f"m{i % 20}" for i in range(rows)],
             **{f: rng.normal(shift, 1.0, rows) for f in MODEL_FEATURES},
             "amount_eur": rng.lognormal(3.0 + shift, 1.0, rows),
             "merchant_category": rng.choice(CATEGORIES, rows),
@@ -50,21 +74,50 @@ def _frame(rows: int, seed: int, day: date | None = None, shift: float = 0.0, la
             "label_available_at"
         ),
         (pl.col("is_fraud") * 0.5 + pl.lit(rng.random(rows) * 0.4) + shift * 0.1).alias("score"),
-        pl.lit("fraud_lightgbm").alias("model_name"),
+        pl.lit(MODEL).alias("model_name"),
         pl.lit("1").alias("model_version"),
     )
 
 
+def _write_feature_days(lakehouse: LakehouseResource, frames: dict[date, pl.DataFrame]) -> None:
+    """The validated and feature partitions `model_inputs` joins, as the feature stage writes them."""
+    for day, frame in frames.items():
+        lakehouse.write_partition(VALIDATED_TABLE, day, frame.select(ID_COLUMNS))
+        lakehouse.write_partition(
+            CUSTOMER_TABLE, day, frame.select("transaction_id", "event_timestamp", *CUSTOMER_FEATURES)
+        )
+        lakehouse.write_partition(
+            MERCHANT_TABLE, day, frame.select("transaction_id", "event_timestamp", *MERCHANT_FEATURES)
+        )
+
+
+def _register(mlflow: MlflowResource, training_partitions: str | None, pr_auc: float | None) -> str:
+    """A registered version of MODEL whose run logged what `training.flow` logs; returns the version."""
+    client = mlflow.client()
+    run = client.create_run(mlflow.experiment_id())
+    if training_partitions is not None:
+        client.log_param(run.info.run_id, "training_partitions", training_partitions)
+    if pr_auc is not None:
+        client.log_metric(run.info.run_id, "holdout_pr_auc", pr_auc)
+    client.set_terminated(run.info.run_id)
+    if not client.search_registered_models(f"name='{MODEL}'"):
+        client.create_registered_model(MODEL)
+    source = f"runs:/{run.info.run_id}/model"
+    return str(client.create_model_version(MODEL, source, run_id=run.info.run_id).version)
+
+
 @pytest.fixture
 def monitored(resources: dict, tmp_path: Path) -> dict:
-    """A training table and eight days of scored predictions; the last day drifted."""
+    """Version 1 trained on three days of features, and eight days it scored; the last day drifted."""
     lakehouse: LakehouseResource = resources["lakehouse"]
-    lakehouse.write_table("training_dataset", _frame(3000, seed=1))
+    _write_feature_days(lakehouse, {d: _frame(1000, seed=i, day=d) for i, d in enumerate(TRAINING_DAYS, 1)})
     for offset in range(8, 0, -1):
         day = DAY - timedelta(days=offset)
         lakehouse.write_partition(PREDICTIONS_TABLE, day, _frame(400, seed=10 + offset, day=day))
     lakehouse.write_partition(PREDICTIONS_TABLE, DAY, _frame(400, seed=99, day=DAY, shift=1.0))
-    return {**resources, "mlflow": MlflowResource(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")}
+    mlflow = MlflowResource(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert _register(mlflow, "2025-01-13..2025-01-15 (3 days)", BASELINE_PR_AUC) == "1"
+    return {**resources, "mlflow": mlflow}
 
 
 def _status(instance: dg.DagsterInstance, check: str) -> AssetCheckExecutionResolvedStatus:
@@ -78,8 +131,12 @@ def _evaluation(result: dg.ExecuteInProcessResult, check: str) -> dg.AssetCheckE
     return evaluation
 
 
+def _as_of(instant: str, **extra: object) -> dict:
+    return {"ops": {"drift_report": {"config": {"as_of": instant, **extra}}}}
+
+
 def test_stable_days_pass_and_drifted_day_fails(monitored: dict, instance: dg.DagsterInstance) -> None:
-    as_of = {"ops": {"drift_report": {"config": {"as_of": "2025-02-11T00:00:00"}}}}
+    as_of = _as_of("2025-02-11T00:00:00")
     stable = dg.materialize(
         [drift_report],
         resources=monitored,
@@ -91,8 +148,17 @@ def test_stable_days_pass_and_drifted_day_fails(monitored: dict, instance: dg.Da
     assert _evaluation(stable, PREDICTION_DRIFT_CHECK).passed
     volume = _evaluation(stable, VOLUME_CHECK)
     assert (volume.passed, volume.metadata["ratio"].value) == (True, 1.0)  # 400 rows vs 400 a day before
-    # No model version in the registry: no baseline, so performance is pending (skipped), never "pass".
+    # Labels of early February are not mature on Feb 11: performance is pending (skipped), never "pass".
     assert _status(instance, PERFORMANCE_CHECK) == AssetCheckExecutionResolvedStatus.SKIPPED
+    metadata = stable.asset_materializations_for_node("drift_report")[0].metadata
+    assert metadata["performance_reason"].value.startswith(
+        f"no day of {MODEL} v1 scored in 2025-01-12..2025-01-25, the newest 14 days whose labels are mature"
+    )
+    assert (metadata["reference_model"].value, metadata["reference_window"].value) == (
+        f"{MODEL} v1",
+        "2025-01-13..2025-01-15",
+    )
+    assert metadata["reference_rows"].value == 3000
 
     drifted = dg.materialize(
         [drift_report],
@@ -116,19 +182,88 @@ def test_stable_days_pass_and_drifted_day_fails(monitored: dict, instance: dg.Da
     assert html.stat().st_size > 10_000
     summary = json.loads(html.with_suffix(".json").read_text())
     assert any(m["metric_name"].startswith("DriftedColumnsCount") for m in summary["metrics"])
+    # Evidently's own verdict is shown beside ours: most of the 28 columns drifted for it too.
+    assert materialization.metadata["evidently_drifted_columns"].value >= 20
+    assert materialization.metadata["evidently_drift_share"].value == pytest.approx(
+        materialization.metadata["evidently_drifted_columns"].value / 28
+    )
     assert "| amount_eur | numeric | psi |" in materialization.metadata["drifted_columns"].value
     assert materialization.metadata["performance_status"].value == "pending"
+    # Written atomically: no temporary file is left beside the reports.
+    assert sorted(p.name for p in html.parent.iterdir()) == [
+        "2025-02-09.html",
+        "2025-02-09.json",
+        "2025-02-09.statistics.json",
+        "2025-02-10.html",
+        "2025-02-10.json",
+        "2025-02-10.statistics.json",
+    ]
+    statistics = json.loads((html.parent / "2025-02-10.statistics.json").read_text())
+    assert (statistics["reference_window"], len(statistics["features"])) == ("2025-01-13..2025-01-15", 28)
+
+
+def test_reference_stays_the_champions_training_window_when_training_dataset_moves(
+    monitored: dict, instance: dg.DagsterInstance
+) -> None:
+    # A retraining run rebuilt training_dataset on newer, shifted days and the gate rejected the new
+    # model: the champion (v1) still scores, so its own training days stay the reference.
+    lakehouse: LakehouseResource = monitored["lakehouse"]
+    lakehouse.write_table(TRAINING_TABLE, _frame(3000, seed=5, day=DAY - timedelta(days=1), shift=1.0))
+    result = dg.materialize(
+        [drift_report],
+        resources=monitored,
+        instance=instance,
+        run_config=_as_of("2025-02-11T00:00:00"),
+        partition_key=(DAY - timedelta(days=1)).isoformat(),
+    )
+    feature = _evaluation(result, FEATURE_DRIFT_CHECK)
+    assert (feature.passed, feature.metadata["max_drift_share"].value) == (True, 0.0), feature.description
+    metadata = result.asset_materializations_for_node("drift_report")[0].metadata
+    assert metadata["reference_window"].value == "2025-01-13..2025-01-15"
+    assert metadata["references"].value == {f"{MODEL} v1": {"window": "2025-01-13..2025-01-15", "rows": 3000}}
+
+
+def test_each_version_is_compared_with_its_own_training_data(
+    monitored: dict, instance: dg.DagsterInstance
+) -> None:
+    # Version 2 was trained on the shifted data and scored the drifted day: for it that day is not drift.
+    lakehouse: LakehouseResource = monitored["lakehouse"]
+    shifted_days = [DAY - timedelta(days=30), DAY - timedelta(days=29)]
+    _write_feature_days(
+        lakehouse, {d: _frame(800, seed=40 + i, day=d, shift=1.0) for i, d in enumerate(shifted_days)}
+    )
+    assert _register(monitored["mlflow"], f"{shifted_days[0]}..{shifted_days[1]} (2 days)", 0.8) == "2"
+    lakehouse.write_partition(
+        PREDICTIONS_TABLE,
+        DAY,
+        _frame(400, seed=99, day=DAY, shift=1.0).with_columns(pl.lit("2").alias("model_version")),
+    )
+    result = dg.materialize(
+        [drift_report],
+        resources=monitored,
+        instance=instance,
+        run_config=_as_of("2025-02-11T00:00:00", evidently_max_days=0),
+        tags={
+            "dagster/asset_partition_range_start": (DAY - timedelta(days=1)).isoformat(),
+            "dagster/asset_partition_range_end": DAY.isoformat(),
+        },
+    )
+    assert _evaluation(result, FEATURE_DRIFT_CHECK).passed
+    references = result.asset_materializations_for_node("drift_report")[0].metadata["references"].value
+    assert references == {
+        f"{MODEL} v1": {"window": "2025-01-13..2025-01-15", "rows": 3000},
+        f"{MODEL} v2": {"window": "2025-01-11..2025-01-12", "rows": 1600},
+    }
 
 
 def test_backfill_covers_many_days_in_one_run_and_warn_severity(
     monitored: dict, instance: dg.DagsterInstance
 ) -> None:
-    config = {"ops": {"drift_report": {"config": {"drift_severity": "WARN", "evidently_max_days": 2}}}}
     result = dg.materialize(
         [drift_report],
         resources=monitored,
         instance=instance,
-        run_config=config,
+        run_config=_as_of("2025-02-11T00:00:00", drift_severity="WARN", evidently_max_days=2),
         tags={
             "dagster/asset_partition_range_start": (DAY - timedelta(days=7)).isoformat(),
             "dagster/asset_partition_range_end": DAY.isoformat(),
@@ -143,9 +278,35 @@ def test_backfill_covers_many_days_in_one_run_and_warn_severity(
     assert len(list((Path(monitored["reports"].root) / "drift_report").glob("*.statistics.json"))) == 8
 
 
-def test_empty_reference_skips_drift_with_the_reason(monitored: dict, instance: dg.DagsterInstance) -> None:
-    lakehouse: LakehouseResource = monitored["lakehouse"]
-    lakehouse.write_table("training_dataset", _frame(50, seed=1))
+def test_performance_is_judged_on_mature_days_against_the_versions_baseline(
+    monitored: dict, instance: dg.DagsterInstance
+) -> None:
+    # On March 1 the whole window (the 8 scored days up to Feb 10) is more than 16 days old.
+    result = dg.materialize(
+        [drift_report],
+        resources=monitored,
+        instance=instance,
+        run_config=_as_of("2025-03-01T00:00:00", evidently_max_days=0),
+        partition_key=(DAY - timedelta(days=1)).isoformat(),
+    )
+    performance = _evaluation(result, PERFORMANCE_CHECK)
+    assert performance.metadata["baseline_pr_auc"].value == BASELINE_PR_AUC
+    assert performance.metadata["window"].value == "2025-02-02..2025-02-09"
+    assert (performance.metadata["rows"].value, performance.metadata["immature_rows"].value) == (3200, 0)
+    # Frauds score 0.5 + U(0, 0.4), legitimate rows U(0, 0.4): PR AUC 1.0 is no drop from 0.9.
+    assert (performance.passed, performance.metadata["pr_auc"].value) == (True, 1.0)
+
+
+def test_unusable_reference_skips_drift_with_the_reason(
+    monitored: dict, instance: dg.DagsterInstance
+) -> None:
+    # Version 2's training window holds 50 rows: too few to judge drift against.
+    small_day = DAY - timedelta(days=20)
+    _write_feature_days(monitored["lakehouse"], {small_day: _frame(50, seed=60, day=small_day)})
+    assert _register(monitored["mlflow"], f"{small_day}..{small_day} (1 days)", 0.8) == "2"
+    monitored["lakehouse"].write_partition(
+        PREDICTIONS_TABLE, DAY, _frame(400, seed=99, day=DAY).with_columns(pl.lit("2").alias("model_version"))
+    )
     result = dg.materialize(
         [drift_report], resources=monitored, instance=instance, partition_key=DAY.isoformat()
     )
@@ -157,3 +318,76 @@ def test_empty_reference_skips_drift_with_the_reason(monitored: dict, instance: 
     assert checks[FEATURE_DRIFT_CHECK]["status"] == "skipped"
     assert "report_html" not in metadata
     assert instance.get_latest_materialization_event(DRIFT_REPORT_KEY) is not None
+
+
+def test_training_window_comes_from_the_versions_run(monitored: dict) -> None:
+    mlflow: MlflowResource = monitored["mlflow"]
+    assert training_window(mlflow, MODEL, "1") == (date(2025, 1, 13), date(2025, 1, 15))
+    with pytest.raises(ReferenceWindowError, match=f"MLflow knows no model version {MODEL} v7"):
+        training_window(mlflow, MODEL, "7")
+    assert _register(mlflow, None, None) == "2"
+    with pytest.raises(ReferenceWindowError, match="logged no readable training_partitions param"):
+        training_window(mlflow, MODEL, "2")
+
+
+def test_baseline_unknown_only_when_mlflow_says_not_found(
+    monitored: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mlflow: MlflowResource = monitored["mlflow"]
+    assert model_baseline(mlflow, MODEL, "1") == BASELINE_PR_AUC
+    assert model_baseline(mlflow, MODEL, "9") is None
+    assert model_baseline(mlflow, "no_such_model", "1") is None
+
+    # Any other failure (here: the store answers "temporarily unavailable") is raised, not "no baseline".
+    class DownClient:
+        def get_model_version(self, name: str, version: str) -> None:
+            raise MlflowException("database is locked", error_code=TEMPORARILY_UNAVAILABLE)
+
+    monkeypatch.setattr(MlflowResource, "client", lambda self: DownClient())
+    with pytest.raises(MlflowException, match="database is locked"):
+        model_baseline(mlflow, MODEL, "1")
+
+
+def test_unreachable_mlflow_fails_the_run(
+    monitored: dict, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("x")  # the store's folder is a file: SQLite cannot open the database
+    down = {**monitored, "mlflow": MlflowResource(tracking_uri=f"sqlite:///{blocker / 'mlflow.db'}")}
+    result = dg.materialize(
+        [drift_report], resources=down, instance=instance, partition_key=DAY.isoformat(), raise_on_error=False
+    )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert "is unreachable" in str(failure.step_failure_data.error)
+
+
+def test_statistics_json_is_written_atomically(
+    monitored: dict, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written: list[str] = []
+    real = monitoring_assets.write_text_atomic
+
+    def spy(text: str, path: Path) -> Path:
+        written.append(path.name)
+        return real(text, path)
+
+    monkeypatch.setattr(monitoring_assets, "write_text_atomic", spy)
+    dg.materialize(
+        [drift_report],
+        resources=monitored,
+        instance=instance,
+        run_config=_as_of("2025-02-11T00:00:00", evidently_max_days=0),
+        partition_key=DAY.isoformat(),
+    )
+    assert written == ["2025-02-10.statistics.json"]
+    assert json.loads((Path(monitored["reports"].root) / "drift_report" / written[0]).read_text())["day"] == (
+        "2025-02-10"
+    )
+
+
+def test_check_descriptions_quote_the_configurable_defaults() -> None:
+    descriptions = {spec.key.name: spec.description or "" for spec in drift_report.check_specs}
+    assert f"`psi_threshold` (default {DriftConfig().psi_threshold})" in descriptions[PREDICTION_DRIFT_CHECK]
+    assert "`max_drift_share` (default 0.3)" in descriptions[FEATURE_DRIFT_CHECK]
+    assert f"at least {LABEL_MATURITY_DAYS} days old" in descriptions[PERFORMANCE_CHECK]

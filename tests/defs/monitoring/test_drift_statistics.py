@@ -12,7 +12,6 @@ from mlops_assets.defs.monitoring.drift import (
     ReferenceWindowError,
     chi_square,
     compare_to_reference,
-    drift_table,
     equal_mass_groups,
     fine_histogram,
     jensen_shannon,
@@ -23,6 +22,17 @@ from mlops_assets.defs.monitoring.drift import (
 )
 
 RNG = np.random.default_rng(7)
+
+
+def drift_table(
+    reference: pl.DataFrame,
+    current: pl.DataFrame,
+    numeric: list[str],
+    categorical: list[str],
+    config: DriftConfig | None = None,
+) -> pl.DataFrame:
+    """Profile `reference` and compare `current` with it, as `drift_report` does for each day."""
+    return compare_to_reference(profile_reference(reference, numeric, categorical, config), current, config)
 
 
 def _row(table: pl.DataFrame, feature: str) -> dict:

@@ -1,0 +1,48 @@
+"""The Evidently report files: written whole or not at all."""
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from mlops_assets.defs.monitoring import evidently_report
+from mlops_assets.defs.monitoring.evidently_report import write_drift_report
+
+
+class _BrokenSnapshot:
+    """A snapshot whose HTML export dies half-way (disk full, process killed)."""
+
+    def save_html(self, filename: str) -> None:
+        Path(filename).write_text("<html><body>half a rep")
+        raise OSError("No space left on device")
+
+    def dict(self) -> dict[str, Any]:
+        return {"metrics": []}
+
+
+def test_a_failed_export_leaves_the_previous_report_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    html = tmp_path / "drift_report" / "2025-02-10.html"
+    html.parent.mkdir()
+    html.write_text("<html>yesterday's complete report</html>")
+    monkeypatch.setattr(evidently_report, "run_drift_preset", lambda *args, **kwargs: _BrokenSnapshot())
+    frame = pl.DataFrame({"x": [1.0, 2.0, 3.0]})
+    with pytest.raises(OSError, match="No space left"):
+        write_drift_report(frame, frame, ["x"], [], html)
+    assert html.read_text() == "<html>yesterday's complete report</html>"
+    assert [p.name for p in html.parent.iterdir()] == ["2025-02-10.html"]  # no temporary file left behind
+
+
+def test_report_and_json_are_written_with_evidently_verdict(tmp_path: Path) -> None:
+    reference = pl.DataFrame({"x": [float(i % 50) for i in range(500)], "k": ["a", "b"] * 250})
+    current = pl.DataFrame({"x": [float(i % 50) + 40 for i in range(300)], "k": ["a", "b", "b"] * 100})
+    result = write_drift_report(
+        reference, current, ["x"], ["k"], tmp_path / "day.html", reference_sample_rows=200
+    )
+    assert (result.reference_rows, result.current_rows) == (200, 300)
+    assert result.html_path.read_text().strip().startswith("<!DOCTYPE html>")
+    assert result.json_path == tmp_path / "day.json"
+    assert (result.drifted_columns, result.drift_share) == (2, 1.0)  # x moved by 40, k from 1:1 to 1:2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["day.html", "day.json"]
