@@ -33,6 +33,7 @@ from mlops_assets.defs.features.catalog import (  # noqa: E402
     FEATURE_SERVICE_NAME,
     MERCHANT_FEATURES,
 )
+from mlops_assets.tables import CUSTOMER_TABLE, MERCHANT_TABLE  # noqa: E402
 
 DAYS = 30
 START = date(2025, 1, 1)
@@ -145,7 +146,9 @@ def run_pandas(src: Path, out: Path) -> None:
     merchant = m[["merchant_id", "event_timestamp", "transaction_id"]].copy()
     merchant["merch_txn_count_24h"] = mg.rolling("24h", on="event_timestamp")["_one"].sum().to_numpy()
     merchant["merch_txn_count_7d"] = mg.rolling("7D", on="event_timestamp")["_one"].sum().to_numpy()
-    labelled = m[(m["label_available_at"] - m["event_timestamp"]) <= pd.Timedelta(days=45)]
+    delay = m["label_available_at"] - m["event_timestamp"]
+    # As in compute.py: labels stamped before their transaction are corrupt and never counted.
+    labelled = m[(delay >= pd.Timedelta(0)) & (delay <= pd.Timedelta(days=45))]
     fraud = labelled["is_fraud"].astype("int64")
     events = pd.concat(
         [
@@ -219,7 +222,7 @@ def write_feature_partitions(polars_dir: Path, lakehouse: Path) -> int:
     from mlops_assets.lakehouse import partition_path, write_parquet_atomic
 
     rows = 0
-    for name, table in (("customer", "customer_features"), ("merchant", "merchant_features")):
+    for name, table in (("customer", CUSTOMER_TABLE), ("merchant", MERCHANT_TABLE)):
         frame = pl.read_parquet(polars_dir / f"{name}.parquet").with_columns(
             pl.col("event_timestamp").dt.date().alias("_day")
         )
@@ -238,13 +241,13 @@ def bench_feast(lakehouse: Path, feast_dir: Path, redis_url: str | None, offline
     from mlops_assets.defs.features.feast_resource import FeastResource
 
     customers = (
-        pl.scan_parquet(lakehouse / "customer_features" / "*" / "*.parquet")
+        pl.scan_parquet(lakehouse / CUSTOMER_TABLE / "*" / "*.parquet")
         .select("customer_id")
         .unique()
         .collect()
     )
     merchants = (
-        pl.scan_parquet(lakehouse / "merchant_features" / "*" / "*.parquet")
+        pl.scan_parquet(lakehouse / MERCHANT_TABLE / "*" / "*.parquet")
         .select("merchant_id")
         .unique()
         .collect()

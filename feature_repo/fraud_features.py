@@ -3,6 +3,15 @@
 The platform builds them with `build_objects(lakehouse_dir)` and applies them through Feast's Python API
 (`FeastResource.apply`). The module-level names let the Feast CLI read this folder as a normal repo too:
 `MLOPS_DATA_DIR=... feast -c feature_repo plan` (the yaml beside this file points at the same data dir).
+
+What the online store serves: for each customer (merchant) the feature row of its *last materialized
+transaction*, i.e. features as of that transaction's time t_last, that transaction included. It is not
+the model input of a new payment: the training rows (`model_inputs`) are features as of the scored
+transaction, that transaction included, so a real-time scorer must merge the current transaction at
+request time (add it to the windows, drop what left them since t_last, recompute the gap to the
+previous payment as now - t_last), best by running the `compute_*_features` functions on the entity's
+recent events plus the request. See the `online_features` asset for the full list of differences.
+Historical retrieval (`get_historical_features`) as of a transaction's own time does give training rows.
 """
 
 import os
@@ -27,6 +36,11 @@ from mlops_assets.defs.features.catalog import (
 # since gone quiet, and Feast's historical retrieval should not carry it forward.
 CUSTOMER_TTL = timedelta(days=30)
 MERCHANT_TTL = timedelta(days=30)
+# Said in the registry, where a reader of the online store looks first.
+ONLINE_MEANING = (
+    "; online: the entity's last transaction's row (as of it, it included), not the input of a new"
+    " payment: merge the current transaction at request time"
+)
 
 
 def _source(lakehouse_dir: Path, table: str) -> FileSource:
@@ -37,6 +51,26 @@ def _source(lakehouse_dir: Path, table: str) -> FileSource:
         file_format=ParquetFormat(),
         timestamp_field="event_timestamp",
         description=f"lakehouse/{table}: one row per transaction, features as of its event time",
+    )
+
+
+def _view(
+    name: str,
+    entity: Entity,
+    features: tuple[str, ...],
+    ttl: timedelta,
+    lakehouse_dir: Path,
+    description: str,
+) -> FeatureView:
+    # The customer and merchant views differ only in these arguments; the view reads the table of its name.
+    return FeatureView(
+        name=name,
+        entities=[entity],
+        ttl=ttl,
+        schema=[Field(name=entity.join_key, dtype=String), *(Field(name=f, dtype=Float64) for f in features)],
+        source=_source(lakehouse_dir, name),
+        online=True,
+        description=description + ONLINE_MEANING,
     )
 
 
@@ -51,29 +85,21 @@ def build_objects(lakehouse_dir: Path) -> dict[str, object]:
     merchant = Entity(
         name=MERCHANT_ENTITY, join_keys=["merchant_id"], value_type=ValueType.STRING, description="Merchant"
     )
-    customer_view = FeatureView(
-        name=CUSTOMER_FEATURE_VIEW,
-        entities=[customer],
-        ttl=CUSTOMER_TTL,
-        schema=[
-            Field(name="customer_id", dtype=String),
-            *(Field(name=f, dtype=Float64) for f in CUSTOMER_FEATURES),
-        ],
-        source=_source(lakehouse_dir, CUSTOMER_FEATURE_VIEW),
-        online=True,
-        description="Rolling customer aggregates as of the customer's latest transaction",
+    customer_view = _view(
+        CUSTOMER_FEATURE_VIEW,
+        customer,
+        CUSTOMER_FEATURES,
+        CUSTOMER_TTL,
+        lakehouse_dir,
+        "Rolling customer aggregates, one row per transaction as of its time",
     )
-    merchant_view = FeatureView(
-        name=MERCHANT_FEATURE_VIEW,
-        entities=[merchant],
-        ttl=MERCHANT_TTL,
-        schema=[
-            Field(name="merchant_id", dtype=String),
-            *(Field(name=f, dtype=Float64) for f in MERCHANT_FEATURES),
-        ],
-        source=_source(lakehouse_dir, MERCHANT_FEATURE_VIEW),
-        online=True,
-        description="Merchant volume and fraud rate from labels already arrived",
+    merchant_view = _view(
+        MERCHANT_FEATURE_VIEW,
+        merchant,
+        MERCHANT_FEATURES,
+        MERCHANT_TTL,
+        lakehouse_dir,
+        "Merchant volume and fraud rate from labels already arrived, one row per transaction",
     )
     service = FeatureService(
         name=FEATURE_SERVICE_NAME,

@@ -1,7 +1,8 @@
 """Feature assets: offline feature tables per day, the training dataset, and the online store."""
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from time import perf_counter
 from typing import Any
 
@@ -22,10 +23,7 @@ from mlops_assets.defs.features.compute import (
     compute_merchant_features,
 )
 from mlops_assets.defs.features.dataset import (
-    CUSTOMER_TABLE,
-    MERCHANT_TABLE,
     TS,
-    VALIDATED_TABLE,
     day_start,
     labelled_as_of,
     partition_days_present,
@@ -33,37 +31,73 @@ from mlops_assets.defs.features.dataset import (
 )
 from mlops_assets.defs.features.feast_resource import FeastResource
 from mlops_assets.defs.features.model_inputs import model_inputs, require_partitions
+from mlops_assets.domain import LABEL_MATURITY_DAYS
 from mlops_assets.lakehouse import days_between
 from mlops_assets.metadata import markdown_table, preview, table_schema
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource
+from mlops_assets.tables import CUSTOMER_TABLE, MERCHANT_TABLE, TRAINING_TABLE, VALIDATED_TABLE
 
-TRAINING_TABLE = "training_dataset"
 GROUP = "features"
 
 
+@dataclass(frozen=True)
+class FeatureTableSpec:
+    """One offline feature table: what it is keyed by, how it is computed, how far back it reads."""
+
+    table: str
+    entity: str
+    compute: Callable[[pl.LazyFrame], pl.LazyFrame]
+    lookback_days: int
+    description: str
+
+
+def validated_days_present(lakehouse: LakehouseResource, start: date, end: date) -> list[date]:
+    """Days in [start, end) with a `validated_transactions` partition."""
+    return [d for d in days_between(start, end) if lakehouse.partition_path(VALIDATED_TABLE, d).exists()]
+
+
+def missing_lookback_days(lakehouse: LakehouseResource, first_day: date, lookback_days: int) -> list[date]:
+    """Days of the lookback before `first_day` without a validated partition, from the partitions start on.
+
+    Days before the partitions start do not exist (the data simply begins there); a day on or after it
+    without a validated partition was never ingested or never validated.
+    """
+    start = max(first_day - timedelta(days=lookback_days), daily_partitions.start.date())
+    present = set(validated_days_present(lakehouse, start, first_day))
+    return [d for d in days_between(start, first_day) if d not in present]
+
+
 def _feature_table(
-    context: dg.AssetExecutionContext,
-    lakehouse: LakehouseResource,
-    table: str,
-    entity: str,
-    compute: Callable[[pl.LazyFrame], pl.LazyFrame],
-    lookback_days: int,
+    context: dg.AssetExecutionContext, lakehouse: LakehouseResource, spec: FeatureTableSpec
 ) -> dg.MaterializeResult:
-    """Compute one feature table for the run's days from validated rows plus their lookback."""
+    """Compute one feature table for the run's days from validated rows plus their lookback.
+
+    A lookback day without a validated partition is a warning (and `missing_lookback_days` metadata),
+    not an error: the contract of `model_inputs` is that a day without a validated partition had no
+    data, and refusing would make every day after a gap uncomputable until someone writes an empty
+    partition for it. The features of the run's days then count only the history that exists; when the
+    missing day lands later, the declared lookback dependency shows Dagster that these days are stale
+    (see `_feature_asset`), and re-materializing them makes them exact.
+    """
     days = partition_days(context)
     require_partitions(lakehouse, VALIDATED_TABLE, days)
     started = perf_counter()
-    first_lookback = days[0] - timedelta(days=lookback_days)
-    lookback_present = [
-        d
-        for d in days_between(first_lookback, days[0])
-        if lakehouse.partition_path(VALIDATED_TABLE, d).exists()
-    ]
+    first_lookback = days[0] - timedelta(days=spec.lookback_days)
+    missing = missing_lookback_days(lakehouse, days[0], spec.lookback_days)
+    if missing:
+        context.log.warning(
+            f"{spec.table}: {len(missing)} of the {spec.lookback_days} lookback days before {days[0]} "
+            f"have no {VALIDATED_TABLE} partition ({', '.join(d.isoformat() for d in missing[:5])}"
+            f"{', ...' if len(missing) > 5 else ''}); their features count only the history that exists"
+        )
     history = lakehouse.scan_range(VALIDATED_TABLE, first_lookback, days[-1] + timedelta(days=1))
-    assert history is not None  # the run's own partitions exist (checked above)
+    if history is None:  # require_partitions passed, so only a file removed meanwhile gets here
+        raise FileNotFoundError(
+            f"partitions {days[0]}..{days[-1]}: table {VALIDATED_TABLE} has no file to read for {spec.table}"
+        )
     features = (
-        compute(history)
+        spec.compute(history)
         .filter(pl.col(TS) >= day_start(days[0]))
         .with_columns(pl.col(TS).dt.date().alias("_day"))
         .collect()
@@ -73,20 +107,21 @@ def _feature_table(
     path = None
     for day in days:
         frame = by_day.get((day,), features.clear().drop("_day"))
-        path = lakehouse.write_partition(table, day, frame)
+        path = lakehouse.write_partition(spec.table, day, frame)
         counts[day.isoformat()] = frame.height
     features = features.drop("_day")
     seconds = perf_counter() - started
-    context.log.info(f"{table}: {features.height} rows for {len(days)} partitions in {seconds:.2f} s")
+    context.log.info(f"{spec.table}: {features.height} rows for {len(days)} partitions in {seconds:.2f} s")
     nulls = {name: int(features[name].null_count()) for name in features.columns if name in NULLABLE_FEATURES}
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": features.height,
             "dagster/column_schema": table_schema(features),
             "rows_per_partition": counts,
-            "entities": features[entity].n_unique(),
-            "lookback_days": lookback_days,
-            "lookback_partitions_present": len(lookback_present),
+            "entities": features[spec.entity].n_unique(),
+            "lookback_days": spec.lookback_days,
+            "lookback_partitions_present": len(validated_days_present(lakehouse, first_lookback, days[0])),
+            "missing_lookback_days": [d.isoformat() for d in missing],
             "null_counts": nulls,
             "seconds": round(seconds, 3),
             "path": dg.MetadataValue.path(str(path)),
@@ -95,64 +130,86 @@ def _feature_table(
     )
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[VALIDATED_TABLE],
-    group_name=GROUP,
-    kinds={"polars", "parquet"},
-    tags={"stage": "features"},
-)
-def customer_features(
-    context: dg.AssetExecutionContext, lakehouse: LakehouseResource
-) -> dg.MaterializeResult:
-    """Per-customer rolling features, one row per transaction, as of its event time (Feast offline source).
+def _feature_asset(spec: FeatureTableSpec) -> dg.AssetsDefinition:
+    """The daily asset of one feature table.
 
-    Counts, sums, means and stds of `amount_eur` over (t-1h, t], (t-24h, t], (t-7d, t], (t-30d, t];
-    distinct merchants over 7 days; seconds since the previous transaction; the amount's z-score against
-    the customer's 30 days before t; share of foreign-country payments over 30 days. Each day is
-    computed with the 30 days of validated partitions before it. Keyed by `customer_id` +
-    `event_timestamp` (and `transaction_id`); Hive layout `customer_features/date=.../part-0.parquet`.
+    The dependency on `validated_transactions` declares the lookback the computation reads: day D
+    depends on validated D - lookback_days .. D, so a late file for day D marks D .. D + lookback_days
+    of the feature table stale, not only D. Days before the partitions start are allowed not to exist.
     """
-    return _feature_table(
-        context, lakehouse, CUSTOMER_TABLE, "customer_id", compute_customer_features, CUSTOMER_LOOKBACK_DAYS
+
+    @dg.asset(
+        name=spec.table,
+        description=spec.description,
+        partitions_def=daily_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=[
+            dg.AssetDep(
+                VALIDATED_TABLE,
+                partition_mapping=dg.TimeWindowPartitionMapping(
+                    start_offset=-spec.lookback_days, allow_nonexistent_upstream_partitions=True
+                ),
+            )
+        ],
+        group_name=GROUP,
+        kinds={"polars", "parquet"},
+        tags={"stage": "features"},
     )
+    def _asset(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> dg.MaterializeResult:
+        return _feature_table(context, lakehouse, spec)
+
+    return _asset
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[VALIDATED_TABLE],
-    group_name=GROUP,
-    kinds={"polars", "parquet"},
-    tags={"stage": "features"},
+CUSTOMER_SPEC = FeatureTableSpec(
+    table=CUSTOMER_TABLE,
+    entity="customer_id",
+    compute=compute_customer_features,
+    lookback_days=CUSTOMER_LOOKBACK_DAYS,
+    description="""Per-customer rolling features, one row per transaction, as of its event time.
+
+The Feast offline source of the customer view.
+
+Counts, sums, means and stds of `amount_eur` over (t-1h, t], (t-24h, t], (t-7d, t], (t-30d, t];
+distinct merchants over 7 days; seconds since the previous transaction; the amount's z-score against
+the customer's 30 days before t; share of foreign-country payments over 30 days. Each day is
+computed with the 30 days of validated partitions before it (declared to Dagster as its dependency).
+Keyed by `customer_id` + `event_timestamp` (and `transaction_id`); Hive layout
+`customer_features/date=.../part-0.parquet`.""",
 )
-def merchant_features(
-    context: dg.AssetExecutionContext, lakehouse: LakehouseResource
-) -> dg.MaterializeResult:
-    """Per-merchant volume and fraud rate, one row per transaction, as of its event time (Feast source).
+MERCHANT_SPEC = FeatureTableSpec(
+    table=MERCHANT_TABLE,
+    entity="merchant_id",
+    compute=compute_merchant_features,
+    lookback_days=MERCHANT_LOOKBACK_DAYS,
+    description="""Per-merchant volume and fraud rate, one row per transaction, as of its event time.
 
-    Transactions over (t-24h, t] and (t-7d, t]; labels that *arrived* in (t-30d, t] and their fraud share
-    (the label delay respected: a label with `label_available_at` after t does not exist at t). Each day
-    is computed with the 75 days of validated partitions before it (30 days of labels, 45 days of
-    maximum label delay). Keyed by `merchant_id` + `event_timestamp`.
-    """
-    return _feature_table(
-        context, lakehouse, MERCHANT_TABLE, "merchant_id", compute_merchant_features, MERCHANT_LOOKBACK_DAYS
-    )
+The Feast offline source of the merchant view.
+
+Transactions over (t-24h, t] and (t-7d, t]; labels that *arrived* in (t-30d, t] and their fraud share
+(the label delay respected: a label with `label_available_at` after t does not exist at t). Each day
+is computed with the 75 days of validated partitions before it (30 days of labels, 45 days of
+maximum label delay; declared to Dagster as its dependency). Keyed by `merchant_id` + `event_timestamp`.""",
+)
+customer_features = _feature_asset(CUSTOMER_SPEC)
+merchant_features = _feature_asset(MERCHANT_SPEC)
 
 
 class TrainingDatasetConfig(dg.Config):
-    """The window of the training dataset; by default every validated partition present."""
+    """The window of the training dataset; by default every validated partition with mature labels."""
 
     start_date: str | None = None
     """First day (inclusive, YYYY-MM-DD); default: the first validated partition."""
     end_date: str | None = None
-    """Day after the last one (exclusive, YYYY-MM-DD); default: the day after the last validated partition."""
+    """Day after the last one asked for (exclusive, YYYY-MM-DD); default: the day after the last validated
+    partition. The window still stops `label_maturity_days` before the label cutoff."""
     last_n_days: int | None = None
-    """Instead of start_date: the N days before end_date."""
+    """Instead of start_date: the N (mature) days before the window's end."""
     label_cutoff: str | None = None
-    """Only labels with label_available_at <= this ISO timestamp (UTC); default: the window's end."""
+    """Only labels with label_available_at <= this ISO timestamp (UTC); default: midnight at end_date."""
+    label_maturity_days: int = LABEL_MATURITY_DAYS
+    """Days a day's fraud labels get to arrive: the window ends this many days before the label cutoff.
+    0 trains up to end_date, newest days included (their frauds mostly still unlabelled)."""
 
 
 @dg.asset(
@@ -169,8 +226,10 @@ def training_dataset(
     Columns: `catalog.ID_COLUMNS` + `catalog.MODEL_FEATURES`, built by `model_inputs` (the code path batch
     scoring uses). Point-in-time correct: each row's features use only data up to its own event time,
     and only rows whose label had arrived by the label cutoff are kept (a label not yet arrived is not a
-    "legitimate" label: the row is dropped). Because fraud labels arrive later than legitimate ones, the
-    last days of a window are thinner in fraud; the per-day table shows it.
+    "legitimate" label: the row is dropped). Fraud labels arrive days later than legitimate ones, so a
+    day younger than `label_maturity_days` (default `domain.LABEL_MATURITY_DAYS`) at the cutoff would keep
+    its legitimate rows and lose most of its frauds: the window ends that many days before the cutoff,
+    and those immature days are left out entirely. The metadata records the effective window.
     """
     started = perf_counter()
     window = resolve_window(
@@ -179,13 +238,23 @@ def training_dataset(
         end_date=config.end_date,
         last_n_days=config.last_n_days,
         label_cutoff=config.label_cutoff,
+        label_maturity_days=config.label_maturity_days,
     )
+    immature = window.immature_days()
+    if immature:
+        context.log.info(
+            f"{TRAINING_TABLE}: window [{window.start}, {window.end}); {len(immature)} days "
+            f"[{window.end}, {window.requested_end}) left out: younger than "
+            f"{window.label_maturity_days} days at the label cutoff {window.label_cutoff.isoformat()}"
+        )
     inputs = model_inputs(lakehouse, window.start, window.end)
     dataset = labelled_as_of(inputs, window.label_cutoff)
     if dataset.height == 0:
         raise ValueError(
             f"{TRAINING_TABLE}: no labelled transactions in [{window.start}, {window.end}) with labels "
-            f"arrived by {window.label_cutoff.isoformat()} ({inputs.height} transactions before the cutoff)"
+            f"arrived by {window.label_cutoff.isoformat()} ({inputs.height} transactions in the window; "
+            f"label_maturity_days={window.label_maturity_days} left out the immature days "
+            f"[{window.end}, {window.requested_end}))"
         )
     path = lakehouse.write_table(TRAINING_TABLE, dataset)
     per_day = (
@@ -206,7 +275,10 @@ def training_dataset(
             "dagster/column_schema": table_schema(dataset),
             "window_start": window.start.isoformat(),
             "window_end_exclusive": window.end.isoformat(),
+            "requested_window_end_exclusive": window.requested_end.isoformat(),
             "label_cutoff": window.label_cutoff.isoformat(),
+            "label_maturity_days": window.label_maturity_days,
+            "immature_days_excluded": len(immature),
             "transactions_in_window": inputs.height,
             "dropped_label_not_arrived": inputs.height - dataset.height,
             "fraud_rate": round(float(dataset.select(pl.col("is_fraud").cast(pl.Float64).mean()).item()), 5),
@@ -236,12 +308,33 @@ def _materialized_until(store: Any, views: list[str]) -> datetime | None:
 def online_features(
     context: dg.AssetExecutionContext, feast: FeastResource, lakehouse: LakehouseResource
 ) -> dg.MaterializeResult:
-    """Each partition's latest customer and merchant features in the Feast online store (SQLite or Redis).
+    """Each entity's latest customer and merchant feature row in the Feast online store (SQLite or Redis).
+
+    What the online vector is: for a customer, the `customer_features` row of the customer's *last
+    materialized transaction* (features as of that transaction's time t_last, that transaction included);
+    for a merchant, likewise. It is a lookup of entity state, NOT the model input of a new payment.
+    Training rows, `model_inputs` and batch scoring hold features as of the *scored* transaction, that
+    transaction included. For a payment arriving at time now > t_last the online vector misses it (its
+    counts and sums lack the payment, `cust_distinct_merchants_7d` may lack its merchant), its windows
+    end at t_last instead of now (older payments that left the window since are still counted),
+    `cust_seconds_since_prev_txn` is the gap *before* t_last instead of now - t_last, the z-score compares
+    the last payment (not the new one) with its history, and the merchant fraud rate lacks labels that
+    arrived after t_last.
+
+    A real-time scorer must therefore build the model input at request time: merge the current
+    transaction into the entity's recent events (the last 30 days of a customer; a merchant's volume and
+    the labels arrived in the last 30 days) and compute the features with the same functions
+    (`compute_customer_features` / `compute_merchant_features`) as of the request, or, where only the
+    online vector is at hand, roll it forward explicitly (add the payment to every window, recompute the
+    gap as now - t_last) and accept the documented approximation for payments that left a window. The
+    batch path (`model_inputs`) is the only path whose rows equal the training rows.
 
     Applies the feature repo (idempotent), then one `store.materialize(start, end)` for the run's window.
     Backfilling an older day after a newer one must not put older values online: SQLite's upsert has no
     timestamp guard, so when the store was already materialized past this window, the window is extended
     up to that point and Feast writes each entity's newest row in it (Redis also guards by timestamp).
+    `entities_written` counts the entities with a feature row in the (extended) window: Feast writes one
+    online row per such entity.
     """
     days = partition_days(context)
     for table in (CUSTOMER_TABLE, MERCHANT_TABLE):

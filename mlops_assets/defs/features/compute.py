@@ -212,7 +212,8 @@ def compute_merchant_features(transactions: pl.LazyFrame | pl.DataFrame) -> pl.L
     - `merch_labeled_count_30d`: labels of the merchant's transactions that *arrived* in `(t - 30d, t]`,
       i.e. `t - 30d < label_available_at <= t` (the label delay respected: a label not yet arrived at t does
       not exist at t), counting only labels that arrived within `MAX_LABEL_DELAY_DAYS` of their transaction
-      so that a fixed lookback makes the value exact.
+      so that a fixed lookback makes the value exact, and never a label stamped before its transaction
+      (`label_available_at < event_timestamp`: corrupt, it would leak a later payment's outcome).
     - `merch_fraud_rate_30d`: the fraud share of those labels; null when none arrived.
     """
     base = _with_keys(_lazy(transactions).select(MERCHANT_INPUT_COLUMNS), "merchant_id")
@@ -228,10 +229,15 @@ def compute_merchant_features(transactions: pl.LazyFrame | pl.DataFrame) -> pl.L
             for period in ("24h", "7d")
         ),
     )
+    delay = pl.col("label_available_at") - pl.col(TS)
     labels = base.filter(
         pl.col("is_fraud").is_not_null()
         & pl.col("label_available_at").is_not_null()
-        & (pl.col("label_available_at") - pl.col(TS) <= pl.duration(days=MAX_LABEL_DELAY_DAYS))
+        # A label stamped before its own transaction is corrupt (validation quarantines it as
+        # `label_after_event`); counted, it would describe a payment that has not happened yet at the
+        # label's time. Dropped here too, for callers that bypass validation.
+        & (delay >= pl.duration(days=0))
+        & (delay <= pl.duration(days=MAX_LABEL_DELAY_DAYS))
     ).select("_key", pl.col("label_available_at").alias("_t"), pl.col("is_fraud").cast(pl.Int64).alias("_f"))
     # A label enters the window when it arrives and leaves 30 days later ("(t - 30d, t]").
     events = pl.concat(

@@ -21,12 +21,10 @@ from mlops_assets.defs.features.catalog import (
     MERCHANT_FEATURES,
     MODEL_FEATURES,
 )
-from mlops_assets.domain import TRANSACTION_DTYPES
+from mlops_assets.domain import LABEL_MATURITY_DAYS, TRANSACTION_DTYPES
+from mlops_assets.tables import CUSTOMER_TABLE, MERCHANT_TABLE, VALIDATED_TABLE
 
 TS = "event_timestamp"
-VALIDATED_TABLE = "validated_transactions"
-CUSTOMER_TABLE = "customer_features"
-MERCHANT_TABLE = "merchant_features"
 
 
 class FeatureJoinError(ValueError):
@@ -109,15 +107,34 @@ def partition_days_present(root: Path, table: str) -> list[date]:
 
 @dataclass(frozen=True)
 class DateWindow:
-    """A half-open window of days [start, end) and the label cutoff for training on it."""
+    """The days [start, end) to train on, and the label cutoff they are labelled as of.
+
+    `requested_end` is the end asked for (or the day after the last partition); `end` stops
+    `label_maturity_days` before the label cutoff, so every day in the window has had that long for its
+    (late) fraud labels to arrive.
+    """
 
     start: date
     end: date
     label_cutoff: datetime
+    requested_end: date
+    label_maturity_days: int
 
     def days(self) -> list[date]:
         """The days in the window."""
         return [self.start + timedelta(days=i) for i in range((self.end - self.start).days)]
+
+    def immature_days(self) -> list[date]:
+        """The requested days left out because their labels were too young at the cutoff."""
+        return [self.end + timedelta(days=i) for i in range((self.requested_end - self.end).days)]
+
+
+def mature_end(label_cutoff: datetime, label_maturity_days: int) -> date:
+    """The exclusive end of the mature days: every earlier day ended `label_maturity_days` before the cutoff.
+
+    Rounded down to a day, so a cutoff in the middle of a day never lets a partly immature day in.
+    """
+    return (label_cutoff.astimezone(UTC) - timedelta(days=label_maturity_days)).date()
 
 
 def resolve_window(
@@ -126,29 +143,55 @@ def resolve_window(
     end_date: str | None = None,
     last_n_days: int | None = None,
     label_cutoff: str | None = None,
+    label_maturity_days: int = LABEL_MATURITY_DAYS,
 ) -> DateWindow:
     """The training window from explicit dates (end exclusive), "last N days", or all present days.
 
-    The default label cutoff is the window's end: train as if at midnight after the last day, when
-    only labels that had arrived by then are known.
+    The default label cutoff is the requested end: train as if at midnight after the last day, when
+    only labels that had arrived by then are known. Fraud labels arrive days after the payment while
+    legitimate rows are labelled at once, so the newest days would keep their legitimate rows and lose
+    most of their frauds (a fraud rate biased towards zero, in training, early stopping and the holdout
+    alike). The window therefore ends `label_maturity_days` before the cutoff: those immature days are
+    left out entirely, not just their unlabelled rows. `last_n_days` counts back from that mature end.
+    `label_maturity_days=0` turns the rule off: every day up to the requested end, as before.
     """
     if last_n_days is not None and (start_date or end_date):
         raise ValueError("training window: give either last_n_days or start_date/end_date, not both")
     if last_n_days is not None and last_n_days < 1:
         raise ValueError(f"training window: last_n_days must be at least 1, got {last_n_days}")
+    if label_maturity_days < 0:
+        raise ValueError(
+            f"training window: label_maturity_days must be at least 0, got {label_maturity_days}"
+        )
     if not present and not (start_date and end_date):
         raise ValueError(
             f"training window: table {VALIDATED_TABLE} has no partitions; materialize it first "
             "or give start_date and end_date"
         )
-    end = date.fromisoformat(end_date) if end_date else present[-1] + timedelta(days=1)
+    requested_end = date.fromisoformat(end_date) if end_date else present[-1] + timedelta(days=1)
+    cutoff = datetime.fromisoformat(label_cutoff) if label_cutoff else day_start(requested_end)
+    if cutoff.tzinfo is None:
+        cutoff = cutoff.replace(tzinfo=UTC)
+    end = requested_end
+    if label_maturity_days > 0:
+        end = min(requested_end, mature_end(cutoff, label_maturity_days))
     if last_n_days is not None:
         start = end - timedelta(days=last_n_days)
     else:
         start = date.fromisoformat(start_date) if start_date else present[0]
     if start >= end:
+        if end < requested_end:
+            raise ValueError(
+                f"training window: no mature day in [{start}, {requested_end}): with labels as of "
+                f"{cutoff.isoformat()} and label_maturity_days={label_maturity_days}, only days before "
+                f"{end} have had their fraud labels arrive; give an earlier start, a later label_cutoff, "
+                "or label_maturity_days=0 to train on immature labels"
+            )
         raise ValueError(f"training window: start {start} is not before end {end} (end is exclusive)")
-    cutoff = datetime.fromisoformat(label_cutoff) if label_cutoff else day_start(end)
-    if cutoff.tzinfo is None:
-        cutoff = cutoff.replace(tzinfo=UTC)
-    return DateWindow(start=start, end=end, label_cutoff=cutoff)
+    return DateWindow(
+        start=start,
+        end=end,
+        label_cutoff=cutoff,
+        requested_end=requested_end,
+        label_maturity_days=label_maturity_days,
+    )

@@ -12,29 +12,36 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 import dagster as dg
+
+from mlops_assets.production import redis_service_from_url
 
 if TYPE_CHECKING:  # feast takes seconds to import: only inside the methods that use it.
     from feast import FeatureStore, RepoConfig
 
 PROJECT = "mlops_fraud"
+REDIS_SCHEMES = ("redis", "rediss")
 DEFINITIONS_FILE = "fraud_features.py"
 
 
 def redis_connection_string(url: str) -> str:
-    """Feast's Redis connection string (`host:port,db=N,password=...`) from a `redis://` URL."""
-    parsed = urlparse(url)
-    if parsed.scheme not in {"redis", "rediss"} or not parsed.hostname:
-        raise ValueError(f"MLOPS_REDIS_URL: expected redis://host:port/db, got {url!r}")
-    parts = [f"{parsed.hostname}:{parsed.port or 6379}"]
-    db = parsed.path.strip("/")
-    if db:
-        parts.append(f"db={int(db)}")
-    if parsed.password:
-        parts.append(f"password={parsed.password}")
-    if parsed.scheme == "rediss":
+    """Feast's Redis connection string (`host:port,db=N,password=...,ssl=true`) from `MLOPS_REDIS_URL`.
+
+    Read by the production preflight's parser (`production.redis_service_from_url`), so Feast writes to
+    the Redis the preflight pinged and both accept the same values: `redis[s]://[:password@]host:port/db`
+    or Feast's own `host:port[,password=...][,db=N][,ssl=true]`.
+    """
+    scheme, has_scheme, _ = url.partition("://")
+    if has_scheme and scheme not in REDIS_SCHEMES:
+        raise ValueError(f"MLOPS_REDIS_URL: expected redis://host:port/db, got scheme {scheme!r}")
+    service = redis_service_from_url("MLOPS_REDIS_URL", url)
+    options = service.connect_kwargs
+    parts = [service.address]
+    parts += [
+        f"{key}={options[key]}" for key in ("db", "username", "password") if options.get(key) is not None
+    ]
+    if options.get("ssl"):
         parts.append("ssl=true")
     return ",".join(parts)
 

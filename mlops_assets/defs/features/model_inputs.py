@@ -11,15 +11,10 @@ from datetime import date
 
 import polars as pl
 
-from mlops_assets.defs.features.dataset import (
-    CUSTOMER_TABLE,
-    MERCHANT_TABLE,
-    VALIDATED_TABLE,
-    empty_model_inputs,
-    join_features,
-)
+from mlops_assets.defs.features.dataset import empty_model_inputs, join_features
 from mlops_assets.lakehouse import days_between
 from mlops_assets.resources import LakehouseResource
+from mlops_assets.tables import CUSTOMER_TABLE, MERCHANT_TABLE, VALIDATED_TABLE
 
 
 def require_partitions(lakehouse: LakehouseResource, table: str, days: list[date]) -> None:

@@ -13,8 +13,9 @@ import polars as pl
 from mlops_assets.resources import LakehouseResource
 from mlops_assets.settings import Settings
 from mlops_assets.simulator import SimulationConfig, simulate_day
+from mlops_assets.tables import VALIDATED_TABLE
 
-VALIDATED = "validated_transactions"
+VALIDATED = VALIDATED_TABLE
 START = date(2025, 3, 1)
 
 

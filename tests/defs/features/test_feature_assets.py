@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import logging
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import polars as pl
@@ -18,6 +19,8 @@ from mlops_assets.defs.features.assets import (
 from mlops_assets.defs.features.catalog import ID_COLUMNS, MODEL_FEATURES
 from mlops_assets.defs.features.compute import compute_customer_features, compute_merchant_features
 from mlops_assets.defs.features.model_inputs import model_inputs
+from mlops_assets.domain import LABEL_MATURITY_DAYS
+from mlops_assets.partitions import daily_partitions
 from mlops_assets.resources import LakehouseResource
 from mlops_assets.settings import Settings
 
@@ -96,7 +99,11 @@ def test_training_dataset_joins_labels_as_of_each_transaction(
         instance=instance,
         tags=range_tags(START, START + timedelta(days=3)),
     )
-    result = dg.materialize([training_dataset], resources=resources, instance=instance)
+    # Every day, immature ones included: this test is about the label cutoff (maturity: see below).
+    no_maturity = {"ops": {"training_dataset": {"config": {"label_maturity_days": 0}}}}
+    result = dg.materialize(
+        [training_dataset], resources=resources, instance=instance, run_config=no_maturity
+    )
     dataset = lakehouse.read_table("training_dataset")
     cutoff = datetime(2025, 3, 5, tzinfo=UTC)  # default: the end of the window (all partitions present)
     labelled = transactions.filter(pl.col("label_available_at") <= cutoff)
@@ -135,3 +142,143 @@ def test_training_dataset_without_validated_partitions_is_an_error(
 ) -> None:
     with pytest.raises(ValueError, match="validated_transactions has no partitions"):
         dg.materialize([training_dataset], resources=resources, instance=instance)
+
+
+def test_training_window_ends_label_maturity_days_before_the_cutoff(
+    settings: Settings, resources: dict, instance: dg.DagsterInstance
+) -> None:
+    days = 20
+    transactions = write_validated(settings, days=days, rows_per_day=60)
+    lakehouse: LakehouseResource = resources["lakehouse"]
+    dg.materialize(
+        FEATURE_ASSETS,
+        resources=resources,
+        instance=instance,
+        tags=range_tags(START, START + timedelta(days=days - 1)),
+    )
+    result = dg.materialize([training_dataset], resources=resources, instance=instance)
+    dataset = lakehouse.read_table("training_dataset")
+
+    # Labels as of midnight after the last day; only the days at least 16 days old then are kept, all of
+    # their labelled rows, and none of the 16 newest days (not even their already labelled rows).
+    cutoff = datetime(2025, 3, 21, tzinfo=UTC)
+    mature_end = START + timedelta(days=days - LABEL_MATURITY_DAYS)
+    expected = transactions.filter(
+        (pl.col("event_timestamp").dt.date() < mature_end) & (pl.col("label_available_at") <= cutoff)
+    )
+    assert dataset.height == expected.height > 0
+    assert sorted(dataset["transaction_id"]) == sorted(expected["transaction_id"])
+    assert dataset["event_timestamp"].dt.date().max() == mature_end - timedelta(days=1)
+    meta = materialized_metadata(result, "training_dataset")
+    assert (meta["window_start"], meta["window_end_exclusive"], meta["requested_window_end_exclusive"]) == (
+        START.isoformat(),
+        mature_end.isoformat(),
+        (START + timedelta(days=days)).isoformat(),
+    )
+    assert (meta["label_cutoff"], meta["label_maturity_days"], meta["immature_days_excluded"]) == (
+        cutoff.isoformat(),
+        LABEL_MATURITY_DAYS,
+        LABEL_MATURITY_DAYS,
+    )
+
+    # last_n_days counts mature days back from the mature end.
+    config = {"ops": {"training_dataset": {"config": {"last_n_days": 2, "label_maturity_days": 10}}}}
+    result = dg.materialize([training_dataset], resources=resources, instance=instance, run_config=config)
+    meta = materialized_metadata(result, "training_dataset")
+    assert (meta["window_start"], meta["window_end_exclusive"]) == ("2025-03-09", "2025-03-11")
+
+
+def test_training_window_too_short_to_be_mature_is_an_error_naming_it(
+    settings: Settings, resources: dict, instance: dg.DagsterInstance
+) -> None:
+    write_validated(settings, days=4)
+    dg.materialize(
+        FEATURE_ASSETS,
+        resources=resources,
+        instance=instance,
+        tags=range_tags(START, START + timedelta(days=3)),
+    )
+    with pytest.raises(
+        ValueError, match=r"no mature day in \[2025-03-01, 2025-03-05\).*label_maturity_days=16.*2025-02-17"
+    ):
+        dg.materialize([training_dataset], resources=resources, instance=instance)
+
+
+@pytest.mark.parametrize(("asset", "lookback_days"), [(customer_features, 30), (merchant_features, 75)])
+def test_feature_tables_declare_their_lookback_to_dagster(
+    asset: dg.AssetsDefinition, lookback_days: int
+) -> None:
+    """A late validated day D makes D .. D + lookback of the feature table stale, not only D."""
+    mapping = asset.get_partition_mapping(dg.AssetKey(VALIDATED))
+    assert mapping is not None
+    day = "2025-03-01"
+    downstream = mapping.get_downstream_partitions_for_partitions(
+        daily_partitions.empty_subset().with_partition_keys([day]),
+        daily_partitions,
+        daily_partitions,
+        current_time=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    first = date.fromisoformat(day)
+    assert sorted(downstream.get_partition_keys()) == [
+        (first + timedelta(days=i)).isoformat() for i in range(lookback_days + 1)
+    ]
+    # The first days need lookback days before the partitions start: allowed, they do not exist.
+    upstream = mapping.get_upstream_mapped_partitions_result_for_partitions(
+        daily_partitions.empty_subset().with_partition_keys([daily_partitions.start.date().isoformat()]),
+        daily_partitions,
+        daily_partitions,
+        current_time=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    assert upstream.required_but_nonexistent_subset.is_empty
+    assert list(upstream.partitions_subset.get_partition_keys()) == [
+        daily_partitions.start.date().isoformat()
+    ]
+
+
+def test_missing_lookback_day_after_the_partitions_start_is_a_warning_and_metadata(
+    settings: Settings, resources: dict, instance: dg.DagsterInstance
+) -> None:
+    start = daily_partitions.start.date()
+    write_validated(settings, start=start, days=4)
+    lakehouse: LakehouseResource = resources["lakehouse"]
+    gap = start + timedelta(days=1)
+    lakehouse.partition_path(VALIDATED, gap).unlink()  # a day that never arrived
+    last = start + timedelta(days=3)
+    result = dg.materialize(
+        FEATURE_ASSETS, resources=resources, instance=instance, partition_key=last.isoformat()
+    )
+    for asset in ("customer_features", "merchant_features"):
+        meta = materialized_metadata(result, asset)
+        # The days before the partitions start do not exist and are not reported; the gap is.
+        assert meta["missing_lookback_days"] == [gap.isoformat()], asset
+        assert meta["lookback_partitions_present"] == 2, asset
+    warnings = [
+        e.message
+        for e in instance.all_logs(result.run_id)
+        if e.level == logging.WARNING and "lookback days" in e.message
+    ]
+    assert len(warnings) == 2
+    assert all(f"({gap.isoformat()})" in w and "validated_transactions" in w for w in warnings)
+
+
+class _VanishingLakehouse(LakehouseResource):
+    """A lakehouse whose validated files disappear between the existence check and the scan."""
+
+    def scan_range(self, table: str, start: date, end: date) -> pl.LazyFrame | None:
+        return None
+
+
+def test_validated_files_vanishing_mid_run_is_an_error_naming_table_and_partitions(
+    settings: Settings, resources: dict, instance: dg.DagsterInstance
+) -> None:
+    write_validated(settings, days=1)
+    vanishing = _VanishingLakehouse(root=resources["lakehouse"].root)
+    with pytest.raises(
+        FileNotFoundError, match=r"partitions 2025-03-01\.\.2025-03-01: table validated_transactions"
+    ):
+        dg.materialize(
+            [customer_features],
+            resources={**resources, "lakehouse": vanishing},
+            instance=instance,
+            partition_key=START.isoformat(),
+        )

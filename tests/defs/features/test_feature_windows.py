@@ -144,6 +144,21 @@ def test_merchant_fraud_rate_only_counts_labels_already_arrived() -> None:
     assert list(merchant["o1"])[3:] == list(MERCHANT_FEATURES)
 
 
+def test_merchant_fraud_rate_ignores_labels_stamped_before_their_transaction() -> None:
+    rows = [
+        ("early", "c1", "m1", T0 + 2 * D, "DE", 1.0, 1, T0 + D),  # corrupt: label a day before the payment
+        ("r1", "c2", "m1", T0 + D + H, "DE", 1.0, 0, T0 + 90 * D),  # "early" has not even happened yet
+        ("r2", "c2", "m1", T0 + 3 * D, "DE", 1.0, 0, T0 + 90 * D),
+        ("zero", "c3", "m2", T0, "DE", 1.0, 1, T0),  # label at the payment's own time: valid, counts
+    ]
+    merchant = by_id(compute_merchant_features(frame(rows)))
+    for name in ("early", "r1", "r2"):
+        got = merchant[name]
+        assert (got["merch_labeled_count_30d"], got["merch_fraud_rate_30d"]) == (0.0, None), name
+    zero = merchant["zero"]
+    assert (zero["merch_labeled_count_30d"], zero["merch_fraud_rate_30d"]) == (1.0, 1.0)
+
+
 def test_empty_input_gives_empty_frames_with_the_schema() -> None:
     empty = frame([("a", "c1", "m1", T0, "DE", 1.0, 0, T0)]).clear()
     customer = compute_customer_features(empty).collect()
