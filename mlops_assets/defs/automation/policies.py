@@ -49,12 +49,33 @@ MODEL_FRESHNESS = dg.FreshnessPolicy.time_window(
 )
 
 
+# The feature tables declare 30/75 days of validated history (TimeWindowPartitionMapping), and plain
+# `eager()` waits until every one of those days exists: a young deployment, or one day never ingested
+# 40 days back, would stop the newest day's features for weeks. The features treat a missing history
+# day as "no data" (and report it in `missing_lookback_days`), so only the same-day input must exist.
+LOOKBACK_EAGER = (
+    dg.AutomationCondition.eager()
+    .replace(
+        "any_deps_missing",
+        dg.AutomationCondition.any_deps_match(
+            dg.AutomationCondition.in_latest_time_window()
+            & dg.AutomationCondition.missing()
+            & ~dg.AutomationCondition.will_be_requested()
+        ).with_label("same_day_dep_missing"),
+    )
+    .with_label("eager")
+)
+LOOKBACK_ASSETS: tuple[str, ...] = (CUSTOMER_TABLE, MERCHANT_TABLE)
+
+
 def _keys(names: Iterable[str]) -> set[dg.AssetKey]:
     return {dg.AssetKey(n) for n in names}
 
 
 def _with_policies(spec: dg.AssetSpec) -> dg.AssetSpec:
-    if spec.key in _keys(DAILY_FLOW):
+    if spec.key in _keys(LOOKBACK_ASSETS):
+        spec = spec.replace_attributes(automation_condition=LOOKBACK_EAGER)
+    elif spec.key in _keys(DAILY_FLOW):
         spec = spec.replace_attributes(automation_condition=dg.AutomationCondition.eager())
     if spec.key in _keys(DAILY_DATA):
         spec = spec.replace_attributes(freshness_policy=DAILY_DATA_FRESHNESS)
