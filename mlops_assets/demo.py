@@ -126,10 +126,9 @@ def print_summary(defs: dg.Definitions, settings: Settings) -> None:
 
 def main() -> None:
     """Entry point for `python -m mlops_assets.demo`."""
-    # Third-party deprecation chatter (evidently, litestar, numpy) would bury the summary; the test
-    # suite still sees every warning.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    warnings.simplefilter("ignore", FutureWarning)
+    # Third-party warning chatter (evidently, ibis, litestar, numpy, SQLAlchemy) would bury the summary;
+    # the test suite still sees every warning.
+    warnings.simplefilter("ignore")
     run_demo(rows_per_day=int(os.environ.get("MLOPS_DEMO_ROWS_PER_DAY", "2000")))
 
 
