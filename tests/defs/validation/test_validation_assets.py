@@ -117,3 +117,22 @@ def test_a_bad_day_in_a_backfill_fails_the_run_before_any_day_is_written(
     )
     assert not result.success
     assert not (settings.lakehouse_dir / "raw_transactions").exists()
+
+
+def test_duplicate_ids_across_two_files_of_a_day_keep_the_first_file_copy(
+    settings, resources, instance
+) -> None:
+    day_dir = settings.landing_dir / "2026-01-01"
+    land_days(settings, START, 1, rows_per_day=50)
+    first = pl.read_parquet(next(day_dir.glob("*.parquet")))
+    # A partner re-sends five payments in a second file (sorted after the first by name).
+    first.head(5).write_csv(day_dir / "zz_resend.csv")
+    assert dg.materialize(ASSETS, resources=resources, instance=instance, partition_key="2026-01-01").success
+    lake = settings.lakehouse_dir
+    valid = pl.read_parquet(partition_path(lake, "validated_transactions", START))
+    quarantined = pl.read_parquet(partition_path(lake, "quarantined_transactions", START))
+    assert valid.height == 50 and valid["transaction_id"].is_unique().all()
+    assert set(valid["source_file"]) == {"2026-01-01/transactions.parquet"}
+    assert quarantined["transaction_id"].to_list() == first["transaction_id"].head(5).to_list()
+    assert set(quarantined["source_file"]) == {"2026-01-01/zz_resend.csv"}
+    assert set(quarantined["failed_checks"]) == {"field_uniqueness"}
