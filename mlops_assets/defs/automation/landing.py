@@ -53,6 +53,22 @@ def changed_days(previous: dict[str, str], current: dict[str, str], valid_days: 
     return sorted(d for d, fp in current.items() if previous.get(d) != fp and d in valid_days)
 
 
+def ingested_since_files_changed(instance: dg.DagsterInstance, folder: Path, day: str) -> bool:
+    """Whether `raw_transactions` for `day` was materialized after its newest landing file was written.
+
+    A fresh cursor (a new deployment, or the UI opened after `make demo`) must not re-ingest every day
+    that is already in the lakehouse: only days whose files are newer than their last ingestion run.
+    """
+    newest_file = max((p.stat().st_mtime for p in folder.iterdir() if p.is_file()), default=0.0)
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey(RAW_TABLE), asset_partitions=[day], after_timestamp=newest_file
+        ),
+        limit=1,
+    ).records
+    return bool(records)
+
+
 @dg.sensor(
     job=ingest_raw_job,
     minimum_interval_seconds=60,
@@ -64,10 +80,17 @@ def landing_files_sensor(context: dg.SensorEvaluationContext, landing: LandingZo
     previous: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     current = landing_fingerprints(landing.root_path)
     valid = set(daily_partitions.get_partition_keys(dynamic_partitions_store=context.instance))
-    days = changed_days(previous, current, valid)[:MAX_REQUESTS_PER_TICK]
+    changed = changed_days(previous, current, valid)[:MAX_REQUESTS_PER_TICK]
+    root = landing.root_path
+    days = [d for d in changed if not ingested_since_files_changed(context.instance, root / d, d)]
     waiting = sorted(d for d, fp in current.items() if previous.get(d) != fp and d not in valid)
+    # Every changed day is seen, also those already ingested: only waiting days stay out of the cursor.
+    if changed:
+        context.update_cursor(json.dumps({**previous, **{d: current[d] for d in changed}}, sort_keys=True))
     if not days:
         suffix = f"; waiting for partitions {', '.join(waiting)}" if waiting else ""
+        if changed:
+            suffix += f"; {len(changed)} day(s) already ingested since their files last changed"
         yield dg.SkipReason(f"no new landing files in {landing.root_path}{suffix}")
         return
     for day in days:
@@ -76,5 +99,3 @@ def landing_files_sensor(context: dg.SensorEvaluationContext, landing: LandingZo
             partition_key=day,
             tags={"mlops/trigger": "landing_files", "mlops/landing_fingerprint": current[day]},
         )
-    # Only requested days advance the cursor: waiting days are seen again on the next tick.
-    context.update_cursor(json.dumps({**previous, **{d: current[d] for d in days}}, sort_keys=True))

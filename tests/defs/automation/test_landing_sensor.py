@@ -91,3 +91,32 @@ def test_today_waits_until_it_is_a_partition(tmp_path: Path, instance: dg.Dagste
         requests, cursor, _ = _tick(instance, tmp_path, cursor)
     assert [r.partition_key for r in requests] == [today]
     assert set(json.loads(cursor or "{}")) == {today}
+
+
+def test_a_fresh_cursor_does_not_reingest_days_already_in_the_lakehouse(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    _land(tmp_path, "2025-03-01")
+    _land(tmp_path, "2025-03-02")
+    # 2025-03-01 was ingested after its file landed (e.g. by `make demo`); 2025-03-02 never was.
+    instance.report_runless_asset_event(dg.AssetMaterialization("raw_transactions", partition="2025-03-01"))
+    requests, cursor, _ = _tick(instance, tmp_path, None)
+    assert [r.partition_key for r in requests] == ["2025-03-02"]
+    assert set(json.loads(cursor or "{}")) == {"2025-03-01", "2025-03-02"}
+    # A file that lands after the ingestion makes the day due again.
+    later = _land(tmp_path, "2025-03-01", "late.csv")
+    future = datetime.now(UTC).timestamp() + 60
+    os.utime(later, (future, future))
+    requests, _, _ = _tick(instance, tmp_path, cursor)
+    assert [r.partition_key for r in requests] == ["2025-03-01"]
+
+
+def test_skip_reason_says_changed_days_were_already_ingested(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    _land(tmp_path, "2025-03-01")
+    instance.report_runless_asset_event(dg.AssetMaterialization("raw_transactions", partition="2025-03-01"))
+    requests, cursor, skip = _tick(instance, tmp_path, None)
+    assert requests == []
+    assert skip.endswith("1 day(s) already ingested since their files last changed")
+    assert set(json.loads(cursor or "{}")) == {"2025-03-01"}
