@@ -6,9 +6,9 @@ result shows up in the UI afterwards (`make ui`).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
-import warnings
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -126,9 +126,11 @@ def print_summary(defs: dg.Definitions, settings: Settings) -> None:
 
 def main() -> None:
     """Entry point for `python -m mlops_assets.demo`."""
-    # Third-party warning chatter (evidently, ibis, litestar, numpy, SQLAlchemy) would bury the summary;
-    # the test suite still sees every warning.
-    warnings.simplefilter("ignore")
+    # Third-party warning chatter (evidently, ibis, litestar, numpy, SQLAlchemy) would bury the summary.
+    # Some of those libraries install their own warning filters on import, so filters set here do not
+    # hold; routing warnings to a logger that drops them does. The test suite still sees every warning.
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.ERROR)
     run_demo(rows_per_day=int(os.environ.get("MLOPS_DEMO_ROWS_PER_DAY", "2000")))
 
 

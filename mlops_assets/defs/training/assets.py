@@ -128,7 +128,7 @@ def fraud_model(
             params=params[family],
             nullable=tuple(NULLABLE_FEATURES),
             fill_values=FEATURE_FILL_VALUES,
-            dagster_run_id=context.run_id,
+            dagster_run_id=context.run.run_id,
             dataset_source=lakehouse.table_path(TRAINING_TABLE).resolve().as_uri(),
         )
         context.log.info(
