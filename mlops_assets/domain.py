@@ -57,9 +57,6 @@ TRANSACTION_DTYPES: Final[dict[str, pl.DataType]] = {
     "label_available_at": pl.Datetime("us", "UTC"),
 }
 
-# Lineage columns added by ingestion; never present in landing files.
-LINEAGE_COLUMNS: Final[tuple[str, ...]] = ("source_file", "source_row", "source_sha256", "ingested_at")
-
 # Set by ingestion when a value could not be read as its contract type (e.g. "abc" in a CSV amount
 # column); the row is kept in the raw table and quarantined by validation with this message.
 PARSE_ERROR_COLUMN: Final[str] = "parse_error"
