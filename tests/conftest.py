@@ -7,9 +7,17 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from network_guard import loopback_only
 
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only() -> Iterator[None]:
+    """Every test: a connection outside 127.0.0.0/8 or ::1 raises before any packet is sent."""
+    with loopback_only():
+        yield
 
 
 @pytest.fixture
