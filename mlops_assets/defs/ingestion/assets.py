@@ -1,10 +1,13 @@
 """`raw_transactions`: each day's landing files, typed and stamped with lineage, in the lakehouse."""
 
+from pathlib import Path
+from typing import Any
+
 import dagster as dg
 import polars as pl
 
 from mlops_assets.defs.ingestion.landing import ingest_day
-from mlops_assets.metadata import files_size_bytes, preview, table_schema
+from mlops_assets.metadata import files_size_bytes, partition_metadata, preview, table_schema
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource, LandingZoneResource
 from mlops_assets.tables import RAW_TABLE
@@ -30,21 +33,27 @@ def raw_transactions(
     # Read every day before writing any: a bad file on day N of a backfill fails the run with nothing
     # written, instead of leaving days 1..N-1 rewritten and the rest stale.
     frames = {day: ingest_day(landing.root_path, day) for day in partition_days(context)}
-    written = [lakehouse.write_partition(RAW_TABLE, day, frame) for day, frame in frames.items()]
+    written = {day: lakehouse.write_partition(RAW_TABLE, day, frame) for day, frame in frames.items()}
     for day, frame in frames.items():
         context.log.info(f"partition {day}: {frame.height} rows from {frame['source_file'].n_unique()} files")
+        partition_metadata(context, day, raw_day_metadata(frame, written[day]))
     combined = pl.concat(frames.values())
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": combined.height,
             "dagster/column_schema": table_schema(combined),
-            "rows_per_partition": {day.isoformat(): f.height for day, f in frames.items()},
-            "source_sha256": {
-                day.isoformat(): sorted(set(f["source_sha256"].to_list())) for day, f in frames.items()
-            },
-            "bytes": files_size_bytes(written),
-            "parse_errors": int(combined["parse_error"].is_not_null().sum()),
-            "path": dg.MetadataValue.path(str(written[-1])),
+            "partitions_in_run": len(frames),
+            "rows_in_run": combined.height,
             "preview": preview(combined),
         }
     )
+
+
+def raw_day_metadata(frame: pl.DataFrame, path: Path) -> dict[str, Any]:
+    """What one day's materialization says about that day alone: rows, bytes, source hashes, errors."""
+    return {
+        "dagster/row_count": frame.height,
+        "bytes": files_size_bytes([path]),
+        "source_sha256": sorted(set(frame["source_sha256"].to_list())),
+        "parse_errors": int(frame["parse_error"].is_not_null().sum()),
+        "path": dg.MetadataValue.path(str(path)),
+    }

@@ -1,5 +1,7 @@
 """`validated_transactions` and `quarantined_transactions`, split by the pandera schema, with checks."""
 
+from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import dagster as dg
@@ -14,10 +16,14 @@ from mlops_assets.defs.validation.quality import (
     volume_verdict,
 )
 from mlops_assets.defs.validation.split import split_transactions
-from mlops_assets.metadata import markdown_table, preview, table_schema
+from mlops_assets.metadata import markdown_table, partition_check, partition_metadata, preview, table_schema
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource
 from mlops_assets.tables import QUARANTINED_TABLE, RAW_TABLE, VALIDATED_TABLE
+
+SCHEMA_PASS_RATE = "schema_pass_rate"
+VOLUME_CHECK = "volume_vs_trailing_days"
+NULL_RATES_CHECK = "null_rates"
 
 
 @dg.multi_asset(
@@ -39,108 +45,169 @@ from mlops_assets.tables import QUARANTINED_TABLE, RAW_TABLE, VALIDATED_TABLE
     ],
     check_specs=[
         dg.AssetCheckSpec(
-            "schema_pass_rate",
+            SCHEMA_PASS_RATE,
             asset=VALIDATED_TABLE,
-            description=f"At least {MIN_PASS_RATE:.0%} of raw rows pass the schema.",
+            description=f"At least {MIN_PASS_RATE:.0%} of the day's raw rows pass the schema. Blocking: a "
+            "failed day stops its downstream (the run's later steps, and eager automation).",
+            partitions_def=daily_partitions,
+            blocking=True,
         ),
         dg.AssetCheckSpec(
-            "volume_vs_trailing_days",
+            VOLUME_CHECK,
             asset=VALIDATED_TABLE,
-            description=f"Valid rows within 0.5x-2x the median of the {TRAILING_DAYS} days before.",
+            description=f"Valid rows within 0.5x-2x the median of the {TRAILING_DAYS} days before "
+            "(no result for a day without trailing days: nothing to compare with).",
+            partitions_def=daily_partitions,
         ),
         dg.AssetCheckSpec(
-            "null_rates",
+            NULL_RATES_CHECK,
             asset=VALIDATED_TABLE,
-            description=f"Every required raw column has at most {MAX_NULL_RATE:.0%} nulls.",
+            description=f"Every required raw column has at most {MAX_NULL_RATE:.0%} nulls on the day.",
+            partitions_def=daily_partitions,
         ),
     ],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    # Subsettable, so that an automated run of validated + its downstream is not pinned to an explicit
+    # check selection: with a non-subsettable multi-asset, Dagster's automation adds this op's checks
+    # to the run request as required neighbours, and an explicit selection then leaves out every other
+    # asset's checks in the run (drift_report's, for one). Each table and check is then emitted only
+    # when selected.
+    can_subset=True,
 )
 def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
-    """Validate each day's raw rows; valid + quarantined == raw, row for row."""
+    """Validate each day's raw rows; valid + quarantined == raw, row for row.
+
+    Every day of a ranged run gets its own materialization metadata and its own check results.
+    """
+    selected = {key.to_user_string() for key in context.selected_asset_keys}
+    checks = {key.name for key in context.selected_asset_check_keys}
     days = partition_days(context)
+    days_summary: list[dict[str, Any]] = []
     valid_frames, quarantined_frames, failure_frames = [], [], []
-    per_day: list[dict[str, Any]] = []
-    worst_nulls: dict[str, float] = {}
     for day in days:
         raw = lakehouse.read_partition(RAW_TABLE, day)
         result = split_transactions(raw, day)
-        lakehouse.write_partition(VALIDATED_TABLE, day, result.valid)
-        lakehouse.write_partition(QUARANTINED_TABLE, day, result.quarantined)
+        failures = failure_summary(result.failures)
+        if VALIDATED_TABLE in selected:
+            path = lakehouse.write_partition(VALIDATED_TABLE, day, result.valid)
+            partition_metadata(
+                context,
+                day,
+                {
+                    "dagster/row_count": result.valid.height,
+                    "raw_rows": raw.height,
+                    "pass_rate": round(result.pass_rate, 4),
+                    "path": dg.MetadataValue.path(str(path)),
+                },
+                VALIDATED_TABLE,
+            )
+        if QUARANTINED_TABLE in selected:
+            path = lakehouse.write_partition(QUARANTINED_TABLE, day, result.quarantined)
+            partition_metadata(
+                context,
+                day,
+                {
+                    "dagster/row_count": result.quarantined.height,
+                    "failures_by_rule": dg.MetadataValue.md(markdown_table(failures, max_rows=50)),
+                    "path": dg.MetadataValue.path(str(path)),
+                },
+                QUARANTINED_TABLE,
+            )
         valid_frames.append(result.valid)
         quarantined_frames.append(result.quarantined)
         failure_frames.append(result.failures)
-        for column, rate in null_rates(raw).items():
-            worst_nulls[column] = max(rate, worst_nulls.get(column, 0.0))
-        per_day.append(
+        days_summary.append(
             {
                 "day": day,
                 "raw": raw.height,
                 "valid": result.valid.height,
                 "quarantined": result.quarantined.height,
                 "pass_rate": round(result.pass_rate, 4),
+                "nulls": null_rates(raw),
+                "failures": failures,
             }
         )
 
-    # Volume judged after writing, so each day of a single-run backfill sees the days before it.
-    for row in per_day:
-        trailing = lakehouse.trailing_row_counts(VALIDATED_TABLE, row["day"], TRAILING_DAYS)
+    if VALIDATED_TABLE in selected:
+        valid = pl.concat(valid_frames)
+        yield dg.MaterializeResult(
+            asset_key=VALIDATED_TABLE,
+            metadata={
+                "dagster/column_schema": table_schema(valid),
+                "partitions_in_run": len(days),
+                "per_partition": dg.MetadataValue.md(
+                    markdown_table(
+                        pl.DataFrame(days_summary).select("day", "raw", "valid", "quarantined", "pass_rate"),
+                        max_rows=400,
+                    )
+                ),
+                "preview": preview(valid),
+            },
+        )
+    if QUARANTINED_TABLE in selected:
+        quarantined = pl.concat(quarantined_frames)
+        yield dg.MaterializeResult(
+            asset_key=QUARANTINED_TABLE,
+            metadata={
+                "partitions_in_run": len(days),
+                "failures_by_rule": dg.MetadataValue.md(
+                    markdown_table(failure_summary(pl.concat(failure_frames)), max_rows=50)
+                ),
+                "preview": preview(quarantined.select("quarantine_reason", "transaction_id", "source_file")),
+            },
+        )
+    # Judged after every day is written, so each day's volume sees the days before it in this run.
+    for row in days_summary:
+        yield from _day_checks(context, row, checks, lakehouse)
+
+
+def _day_checks(
+    context: dg.AssetExecutionContext, row: dict[str, Any], checks: set[str], lakehouse: LakehouseResource
+) -> Iterator[dg.AssetCheckEvaluation]:
+    """One day's result for each selected validation check."""
+    day: date = row["day"]
+    if SCHEMA_PASS_RATE in checks:
+        yield partition_check(
+            context,
+            VALIDATED_TABLE,
+            SCHEMA_PASS_RATE,
+            day,
+            row["pass_rate"] >= MIN_PASS_RATE,
+            description=f"{day}: {row['pass_rate']:.2%} of {row['raw']} raw rows pass the schema "
+            f"(threshold {MIN_PASS_RATE:.0%})",
+            metadata={
+                "pass_rate": row["pass_rate"],
+                "threshold": MIN_PASS_RATE,
+                "failures_by_rule": dg.MetadataValue.md(markdown_table(row["failures"], max_rows=20)),
+            },
+            blocking=True,
+        )
+    if VOLUME_CHECK in checks:
+        trailing = lakehouse.trailing_row_counts(VALIDATED_TABLE, day, TRAILING_DAYS)
         verdict = volume_verdict(int(row["valid"]), trailing)
-        row["volume_ratio"] = None if verdict.ratio is None else round(verdict.ratio, 3)
-        row["volume_ok"] = verdict.passed
-
-    summary = pl.DataFrame(per_day)
-    valid, quarantined = pl.concat(valid_frames), pl.concat(quarantined_frames)
-    failures = failure_summary(pl.concat(failure_frames))
-    min_pass_rate = float(summary["pass_rate"].min())  # type: ignore[arg-type]
-    bad_volume_days = summary.filter(~pl.col("volume_ok"))["day"].cast(pl.String).to_list()
-    high_nulls = {c: r for c, r in worst_nulls.items() if r > MAX_NULL_RATE}
-
-    yield dg.MaterializeResult(
-        asset_key=VALIDATED_TABLE,
-        metadata={
-            "dagster/row_count": valid.height,
-            "dagster/column_schema": table_schema(valid),
-            "per_partition": dg.MetadataValue.md(markdown_table(summary, max_rows=400)),
-            "preview": preview(valid),
-        },
-    )
-    yield dg.MaterializeResult(
-        asset_key=QUARANTINED_TABLE,
-        metadata={
-            "dagster/row_count": quarantined.height,
-            "failures_by_rule": dg.MetadataValue.md(markdown_table(failures, max_rows=50)),
-            "preview": preview(quarantined.select("quarantine_reason", "transaction_id", "source_file")),
-        },
-    )
-    yield dg.AssetCheckResult(
-        check_name="schema_pass_rate",
-        asset_key=VALIDATED_TABLE,
-        passed=min_pass_rate >= MIN_PASS_RATE,
-        metadata={
-            "min_pass_rate": min_pass_rate,
-            "threshold": MIN_PASS_RATE,
-            "failures_by_rule": dg.MetadataValue.md(markdown_table(failures, max_rows=20)),
-        },
-    )
-    yield dg.AssetCheckResult(
-        check_name="volume_vs_trailing_days",
-        asset_key=VALIDATED_TABLE,
-        passed=not bad_volume_days,
-        metadata={
-            "days_out_of_bounds": bad_volume_days,
-            "per_partition": dg.MetadataValue.md(
-                markdown_table(summary.select("day", "valid", "volume_ratio", "volume_ok"), max_rows=400)
-            ),
-        },
-    )
-    yield dg.AssetCheckResult(
-        check_name="null_rates",
-        asset_key=VALIDATED_TABLE,
-        passed=not high_nulls,
-        metadata={
-            "max_null_rate_by_column": {c: round(r, 5) for c, r in worst_nulls.items()},
-            "columns_over_threshold": sorted(high_nulls),
-        },
-    )
+        if verdict.ratio is not None:
+            yield partition_check(
+                context,
+                VALIDATED_TABLE,
+                VOLUME_CHECK,
+                day,
+                verdict.passed,
+                description=f"{day}: {verdict.rows} valid rows, {verdict.ratio:.2f}x the median "
+                f"{verdict.trailing_median:.0f} of the {len(trailing)} days before",
+                metadata={"ratio": round(verdict.ratio, 3), "trailing_median": verdict.trailing_median},
+            )
+    if NULL_RATES_CHECK in checks:
+        high = {c: round(r, 5) for c, r in row["nulls"].items() if r > MAX_NULL_RATE}
+        yield partition_check(
+            context,
+            VALIDATED_TABLE,
+            NULL_RATES_CHECK,
+            day,
+            not high,
+            description=f"{day}: columns over {MAX_NULL_RATE:.0%} nulls: {sorted(high) or 'none'}",
+            metadata={
+                "max_null_rate_by_column": {c: round(r, 5) for c, r in row["nulls"].items()},
+                "columns_over_threshold": sorted(high),
+            },
+        )
