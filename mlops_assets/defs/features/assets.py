@@ -31,9 +31,10 @@ from mlops_assets.defs.features.dataset import (
 )
 from mlops_assets.defs.features.feast_resource import FeastResource
 from mlops_assets.defs.features.model_inputs import model_inputs, require_partitions
+from mlops_assets.defs.features.warmup import WARM_UP_DAYS, first_data_day, is_warming_up
 from mlops_assets.domain import LABEL_MATURITY_DAYS
 from mlops_assets.lakehouse import days_between
-from mlops_assets.metadata import markdown_table, preview, table_schema
+from mlops_assets.metadata import markdown_table, partition_metadata, preview, table_schema
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource
 from mlops_assets.tables import CUSTOMER_TABLE, MERCHANT_TABLE, TRAINING_TABLE, VALIDATED_TABLE
@@ -103,28 +104,37 @@ def _feature_table(
         .collect()
     )
     by_day = features.partition_by("_day", as_dict=True, include_key=False)
-    counts: dict[str, int] = {}
-    path = None
+    first_day = first_data_day(lakehouse.root_path)
     for day in days:
         frame = by_day.get((day,), features.clear().drop("_day"))
         path = lakehouse.write_partition(spec.table, day, frame)
-        counts[day.isoformat()] = frame.height
+        partition_metadata(
+            context,
+            day,
+            {
+                "dagster/row_count": frame.height,
+                "entities": frame[spec.entity].n_unique(),
+                "missing_lookback_days": [
+                    d.isoformat() for d in missing_lookback_days(lakehouse, day, spec.lookback_days)
+                ],
+                "warming_up": is_warming_up(day, first_day),
+                "path": dg.MetadataValue.path(str(path)),
+            },
+        )
     features = features.drop("_day")
     seconds = perf_counter() - started
     context.log.info(f"{spec.table}: {features.height} rows for {len(days)} partitions in {seconds:.2f} s")
     nulls = {name: int(features[name].null_count()) for name in features.columns if name in NULLABLE_FEATURES}
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": features.height,
             "dagster/column_schema": table_schema(features),
-            "rows_per_partition": counts,
-            "entities": features[spec.entity].n_unique(),
+            "partitions_in_run": len(days),
+            "rows_in_run": features.height,
             "lookback_days": spec.lookback_days,
-            "lookback_partitions_present": len(validated_days_present(lakehouse, first_lookback, days[0])),
-            "missing_lookback_days": [d.isoformat() for d in missing],
-            "null_counts": nulls,
+            "warm_up_days": WARM_UP_DAYS,
+            "first_data_day": None if first_day is None else first_day.isoformat(),
+            "null_counts_in_run": nulls,
             "seconds": round(seconds, 3),
-            "path": dg.MetadataValue.path(str(path)),
             "preview": preview(features),
         }
     )

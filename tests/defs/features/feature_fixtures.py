@@ -46,3 +46,13 @@ def materialized_metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict
     # One event per partition of the run, all with the run's metadata.
     event = next(e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == asset)
     return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def partition_metadata(result: dg.ExecuteInProcessResult, asset: str, day: date) -> dict[str, object]:
+    """The metadata values of one partition's materialization of the asset in `result`."""
+    event = next(
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path[-1] == asset and e.partition == day.isoformat()
+    )
+    return {k: v.value for k, v in event.materialization.metadata.items()}

@@ -8,7 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import polars as pl
 import pytest
-from feature_fixtures import START, VALIDATED, materialized_metadata, range_tags, write_validated
+from feature_fixtures import (
+    START,
+    VALIDATED,
+    materialized_metadata,
+    partition_metadata,
+    range_tags,
+    write_validated,
+)
 from polars.testing import assert_frame_equal
 
 from mlops_assets.defs.features.assets import (
@@ -36,9 +43,14 @@ def test_single_run_backfill_equals_day_by_day_runs_and_direct_computation(
     result = dg.materialize(
         FEATURE_ASSETS, resources=resources, instance=instance, tags=range_tags(START, last)
     )
-    meta = materialized_metadata(result, "customer_features")
-    assert meta["dagster/row_count"] == transactions.height
-    assert sum(meta["rows_per_partition"].values()) == transactions.height
+    per_day = [partition_metadata(result, "customer_features", START + timedelta(days=i)) for i in range(4)]
+    assert [m["dagster/row_count"] for m in per_day] == [
+        transactions.filter(pl.col("event_timestamp").dt.date() == START + timedelta(days=i)).height
+        for i in range(4)
+    ]
+    assert sum(m["dagster/row_count"] for m in per_day) == transactions.height  # type: ignore[misc]
+    # The data starts on START: every day of these four is still warming up its 30-day windows.
+    assert all(m["warming_up"] for m in per_day)
     backfilled = lakehouse.read_partition("customer_features", last)
 
     # The last day alone, in its own run, reads its lookback from the earlier validated partitions.
@@ -67,9 +79,7 @@ def test_empty_and_fully_quarantined_partitions_give_empty_feature_partitions(
     result = dg.materialize(
         FEATURE_ASSETS, resources=resources, instance=instance, tags=range_tags(START, empty_day)
     )
-    assert (
-        materialized_metadata(result, "merchant_features")["rows_per_partition"][empty_day.isoformat()] == 0
-    )
+    assert partition_metadata(result, "merchant_features", empty_day)["dagster/row_count"] == 0
     empty = lakehouse.read_partition("customer_features", empty_day)
     assert empty.height == 0
     assert empty.columns[3:] == [c for c in empty.columns if c.startswith("cust_")]
@@ -248,10 +258,9 @@ def test_missing_lookback_day_after_the_partitions_start_is_a_warning_and_metada
         FEATURE_ASSETS, resources=resources, instance=instance, partition_key=last.isoformat()
     )
     for asset in ("customer_features", "merchant_features"):
-        meta = materialized_metadata(result, asset)
+        meta = partition_metadata(result, asset, last)
         # The days before the partitions start do not exist and are not reported; the gap is.
         assert meta["missing_lookback_days"] == [gap.isoformat()], asset
-        assert meta["lookback_partitions_present"] == 2, asset
     warnings = [
         e.message
         for e in instance.all_logs(result.run_id)
