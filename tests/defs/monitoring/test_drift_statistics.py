@@ -5,7 +5,7 @@ import math
 import numpy as np
 import polars as pl
 import pytest
-from scipy.stats import chi2_contingency, ks_2samp
+from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
 
 from mlops_assets.defs.monitoring.drift import (
     DriftConfig,
@@ -201,8 +201,8 @@ def test_methods_are_configurable() -> None:
     x, k = _row(table, "x"), _row(table, "k")
     assert (x["method"], x["score"]) == ("ks", x["ks_statistic"])
     assert (k["method"], k["score"], k["status"]) == ("chisquare", k["chi2_pvalue"], "drifted")
-    with pytest.raises(ValueError, match="numeric_method 'wasserstein'"):
-        DriftConfig(numeric_method="wasserstein")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="numeric_method 'energy'"):
+        DriftConfig(numeric_method="energy")  # type: ignore[arg-type]
 
 
 def test_nan_is_treated_as_null() -> None:
@@ -210,3 +210,27 @@ def test_nan_is_treated_as_null() -> None:
     current = pl.DataFrame({"x": np.r_[RNG.normal(size=90), [np.nan] * 10]})
     row = _row(drift_table(reference, current, ["x"], []), "x")
     assert row["null_share_current"] == pytest.approx(0.1)
+
+
+def test_wasserstein_is_within_grid_resolution_of_scipy_and_normalized_by_the_reference_std() -> None:
+    reference = RNG.lognormal(3, 1, 200_000)
+    current = RNG.lognormal(3, 1, 100_000) * 1.5  # amounts up by half
+    row = _row(drift_table(pl.DataFrame({"x": reference}), pl.DataFrame({"x": current}), ["x"], []), "x")
+    expected = wasserstein_distance(reference, current) / reference.std()
+    # The tails beyond the reference's 0.1 %/99.9 % quantiles count at the grid's edge: a lower bound.
+    assert row["wasserstein"] == pytest.approx(expected, rel=0.05)
+    assert row["wasserstein"] <= expected
+    assert (row["method"], row["status"]) == ("wasserstein", "drifted")
+    # PSI on ten bins does not see it: the reason the effect size decides by default.
+    assert row["psi"] < 0.2
+
+
+def test_auto_uses_a_test_on_small_samples_and_the_effect_size_on_large_ones() -> None:
+    reference = pl.DataFrame({"x": RNG.normal(size=5000), "k": RNG.choice(["a", "b"], 5000)})
+    small = pl.DataFrame({"x": RNG.normal(size=500), "k": RNG.choice(["a", "b"], 500)})
+    large = pl.DataFrame({"x": RNG.normal(size=5000), "k": RNG.choice(["a", "b"], 5000)})
+    profile = profile_reference(reference, ["x"], ["k"])
+    assert compare_to_reference(profile, small)["method"].to_list() == ["ks_pvalue", "chisquare"]
+    table = compare_to_reference(profile, large)
+    assert table["method"].to_list() == ["wasserstein", "jensenshannon"]
+    assert table["status"].to_list() == ["stable", "stable"]
