@@ -398,7 +398,7 @@ def _compare_numeric(profile: NumericProfile, series: pl.Series, config: DriftCo
         )
     else:
         ks_value = ks_p = wasserstein = float("nan")
-    method = config.numeric_method
+    method: str = config.numeric_method
     if method == "auto":
         method = "wasserstein" if config.large_samples(profile.rows, series.len()) else "ks_pvalue"
     if values.size == 0:
@@ -463,7 +463,7 @@ def _compare_categorical(
     psi_value = psi(np.append(ref, profile.nulls), np.append(cur, nulls))
     chi2_value, chi2_p = chi_square(ref, cur)
     js_value = jensen_shannon(ref, cur)
-    method = config.categorical_method
+    method: str = config.categorical_method
     if method == "auto":
         method = "jensenshannon" if config.large_samples(profile.rows, series.len()) else "chisquare"
     if cur.sum() == 0:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 from typing import Any, Final
 
 import polars as pl
 
-from mlops_assets.lakehouse import write_atomic, write_text_atomic
+from mlops_assets.lakehouse import write_text_atomic
 
 REFERENCE_SAMPLE_ROWS: Final[int] = 5_000
 SAMPLE_SEED: Final[int] = 0
@@ -59,8 +60,9 @@ def run_drift_preset(
     numeric: Sequence[str],
     categorical: Sequence[str],
     drift_share: float = 0.5,
+    title: str | None = None,
 ) -> Any:
-    """Run Evidently's `DataDriftPreset` and return the snapshot (`save_html`, `dict()`)."""
+    """Run Evidently's `DataDriftPreset` and return the snapshot (`save_html`, `dict()`), named `title`."""
     from evidently import Report
     from evidently.presets import DataDriftPreset
 
@@ -74,7 +76,9 @@ def run_drift_preset(
     numeric = [c for c in numeric if c in shared]
     categorical = [c for c in categorical if c in shared]
     report = Report([DataDriftPreset(drift_share=drift_share)], include_tests=True)
-    return report.run(_dataset(current, numeric, categorical), _dataset(reference, numeric, categorical))
+    return report.run(
+        _dataset(current, numeric, categorical), _dataset(reference, numeric, categorical), name=title
+    )
 
 
 def dataset_drift(summary: dict[str, Any]) -> tuple[int | None, float | None]:
@@ -87,6 +91,19 @@ def dataset_drift(summary: dict[str, Any]) -> tuple[int | None, float | None]:
     return None, None
 
 
+def titled_html(html: str, title: str | None) -> str:
+    """The report's HTML with `title` as its heading and browser title.
+
+    Evidently 0.7 keeps a snapshot's `name` in its JSON but renders no title in `save_html`; a folder of
+    reports named only by day is easy to mix up, so the title (day and model version) is written in.
+    """
+    if not title:
+        return html
+    text = escape(title)
+    heading = f'<title>{text}</title><h2 style="font-family:sans-serif;margin:16px">{text}</h2>'
+    return html.replace("<body>", f"<body>{heading}", 1)
+
+
 def write_drift_report(
     reference: pl.DataFrame,
     current: pl.DataFrame,
@@ -95,6 +112,7 @@ def write_drift_report(
     html_path: Path,
     drift_share: float = 0.5,
     reference_sample_rows: int = REFERENCE_SAMPLE_ROWS,
+    title: str | None = None,
 ) -> EvidentlyResult:
     """Write `<name>.html` and `<name>.json` for one partition; the reference is sampled first.
 
@@ -102,8 +120,8 @@ def write_drift_report(
     link, a browser refresh) never sees half a report, and a failed run leaves the previous one intact.
     """
     sample = bounded_sample(reference, reference_sample_rows)
-    snapshot = run_drift_preset(sample, current, numeric, categorical, drift_share)
-    write_atomic(html_path, lambda tmp: snapshot.save_html(str(tmp)))
+    snapshot = run_drift_preset(sample, current, numeric, categorical, drift_share, title)
+    write_text_atomic(titled_html(snapshot.get_html_str(as_iframe=False), title), html_path)
     summary = snapshot.dict()
     json_path = write_text_atomic(json.dumps(summary, indent=1, default=str), html_path.with_suffix(".json"))
     count, share = dataset_drift(summary)

@@ -16,17 +16,16 @@ import polars as pl
 from mlops_assets.defs.features.catalog import MODEL_FEATURES
 from mlops_assets.defs.features.model_inputs import model_inputs
 from mlops_assets.defs.training.data import feature_matrix
+from mlops_assets.defs.training.lineage import SERVING_MODEL
 from mlops_assets.defs.training.mlflow_resource import MlflowResource
-from mlops_assets.defs.training.models import LIGHTGBM, REGISTERED_MODEL_NAMES
 from mlops_assets.defs.training.registry import THRESHOLD_TAG, LoadedModel, check_features, load_champion
-from mlops_assets.metadata import markdown_table, preview, table_schema
+from mlops_assets.metadata import markdown_table, partition_metadata, preview, table_schema
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource
 from mlops_assets.tables import CUSTOMER_TABLE, MERCHANT_TABLE, PREDICTIONS_TABLE, VALIDATED_TABLE
 
 SCORE_COLUMN = "score"
 FLAG_COLUMN = "is_flagged"
-SERVING_MODEL = REGISTERED_MODEL_NAMES[LIGHTGBM]
 
 
 class BatchPredictionsConfig(dg.Config):
@@ -101,25 +100,32 @@ def batch_predictions(
         started = perf_counter()
         inputs = model_inputs(lakehouse, day, day + timedelta(days=1))
         scored = score_inputs(inputs, model, MODEL_FEATURES, scored_at)
-        lakehouse.write_partition(PREDICTIONS_TABLE, day, scored)
+        path = lakehouse.write_partition(PREDICTIONS_TABLE, day, scored)
         frames.append(scored)
-        per_day.append(
+        summary = {
+            "rows": scored.height,
+            "mean_score": round(float(scored[SCORE_COLUMN].to_numpy().mean()), 5) if scored.height else None,
+            "flagged": int(scored[FLAG_COLUMN].sum()),
+            "seconds": round(perf_counter() - started, 2),
+        }
+        per_day.append({"day": day.isoformat(), **summary})
+        partition_metadata(
+            context,
+            day,
             {
-                "day": day.isoformat(),
-                "rows": scored.height,
-                "mean_score": round(float(scored[SCORE_COLUMN].to_numpy().mean()), 5)
-                if scored.height
-                else None,
-                "flagged": int(scored[FLAG_COLUMN].sum()),
-                "seconds": round(perf_counter() - started, 2),
-            }
+                "dagster/row_count": summary["rows"],
+                "mean_score": summary["mean_score"],
+                "flagged": summary["flagged"],
+                "seconds": summary["seconds"],
+                "path": dg.MetadataValue.path(str(path)),
+            },
         )
         context.log.info(f"partition {day}: {scored.height} rows scored by {model.name} v{model.version}")
     combined = pl.concat(frames)
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": combined.height,
             "dagster/column_schema": table_schema(combined),
+            "partitions_in_run": len(per_day),
             "model_name": model.name,
             "model_version": model.version,
             "model_uri": f"models:/{model.name}@champion (v{model.version})",

@@ -2,9 +2,9 @@
 
 `skipped` is the honest answer when there is nothing to judge (no usable reference, labels not yet
 arrived): the asset then does not emit that check's result, which Dagster records as SKIPPED (neither
-a pass nor an alarm), and the reason goes to the run log and the asset's metadata.
-A run of a single-run backfill covers many days: a check fails if any of its days fails, and its
-metadata lists the days that did.
+a pass nor an alarm), and the reason goes to the run log and the day's metadata.
+`drift_report` judges each day on its own (one result per partition); given several days, a verdict
+fails if any of them fails and lists the days that did.
 """
 
 from __future__ import annotations

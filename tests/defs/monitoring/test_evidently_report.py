@@ -11,10 +11,9 @@ from mlops_assets.defs.monitoring.evidently_report import write_drift_report
 
 
 class _BrokenSnapshot:
-    """A snapshot whose HTML export dies half-way (disk full, process killed)."""
+    """A snapshot whose HTML rendering dies half-way (out of memory, disk full for its temporary files)."""
 
-    def save_html(self, filename: str) -> None:
-        Path(filename).write_text("<html><body>half a rep")
+    def get_html_str(self, as_iframe: bool) -> str:
         raise OSError("No space left on device")
 
     def dict(self) -> dict[str, Any]:
@@ -39,10 +38,20 @@ def test_report_and_json_are_written_with_evidently_verdict(tmp_path: Path) -> N
     reference = pl.DataFrame({"x": [float(i % 50) for i in range(500)], "k": ["a", "b"] * 250})
     current = pl.DataFrame({"x": [float(i % 50) + 40 for i in range(300)], "k": ["a", "b", "b"] * 100})
     result = write_drift_report(
-        reference, current, ["x"], ["k"], tmp_path / "day.html", reference_sample_rows=200
+        reference,
+        current,
+        ["x"],
+        ["k"],
+        tmp_path / "day.html",
+        reference_sample_rows=200,
+        title="Drift 2026-10-05 | fraud_lightgbm v3 | reference 2026-09-01..2026-09-30",
     )
     assert (result.reference_rows, result.current_rows) == (200, 300)
-    assert result.html_path.read_text().strip().startswith("<!DOCTYPE html>")
+    html = result.html_path.read_text()
+    assert html.strip().startswith("<!DOCTYPE html>")
+    # The title names the day and the model version, as the heading and the browser tab's title.
+    title = "Drift 2026-10-05 | fraud_lightgbm v3 | reference 2026-09-01..2026-09-30"
+    assert f"<title>{title}</title>" in html and f">{title}</h2>" in html
     assert result.json_path == tmp_path / "day.json"
     assert (result.drifted_columns, result.drift_share) == (2, 1.0)  # x moved by 40, k from 1:1 to 1:2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["day.html", "day.json"]

@@ -158,9 +158,13 @@ def test_batch_predictions_end_to_end(resources, instance, feature_partitions):
     assert result.success
     events = result.get_asset_materialization_events()  # one per partition of the single run
     assert sorted(e.partition for e in events) == ["2025-03-01", "2025-03-02", "2025-03-03"]
-    metadata = {k: v.value for k, v in events[0].materialization.metadata.items()}
-    assert metadata["dagster/row_count"] == feature_partitions.height
-    assert (metadata["model_name"], metadata["model_version"]) == ("fraud_lightgbm", version)
+    for event in events:  # each day carries its own row count, not the run's total
+        metadata = {k: v.value for k, v in event.materialization.metadata.items()}
+        day_rows = feature_partitions.filter(
+            pl.col("event_timestamp").dt.date().cast(pl.String) == event.partition
+        )
+        assert metadata["dagster/row_count"] == day_rows.height
+        assert (metadata["model_name"], metadata["model_version"]) == ("fraud_lightgbm", version)
     champion = registry.load_champion(store.client(), "fraud_lightgbm")
     for i in range(DAYS):
         day = START + timedelta(days=i)

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import dagster as dg
 import polars as pl
 import pytest
+from partition_truth import range_tags, stored_check_results, stored_metadata
 from shared_fixtures import land_days
 
 from mlops_assets.defs.ingestion.assets import raw_transactions
@@ -15,37 +16,6 @@ from mlops_assets.lakehouse import partition_path
 
 ASSETS = [raw_transactions, validated_and_quarantined_transactions]
 START = date(2026, 1, 1)
-
-
-def range_tags(start: date, end: date) -> dict[str, str]:
-    """Tags of a single-run backfill over [start, end], both inclusive."""
-    return {
-        "dagster/asset_partition_range_start": start.isoformat(),
-        "dagster/asset_partition_range_end": end.isoformat(),
-    }
-
-
-def stored_metadata(instance: dg.DagsterInstance, asset: str, day: date) -> dict[str, object]:
-    """The metadata of the latest materialization of one partition, as the event log holds it."""
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[day.isoformat()]), limit=1
-    ).records
-    assert records, f"{asset} {day}: no materialization in the instance"
-    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}  # type: ignore[union-attr]
-
-
-def stored_check_results(instance: dg.DagsterInstance, asset: str, check: str) -> dict[str, bool]:
-    """Per partition, whether the check's latest evaluation passed, from the instance."""
-    records = instance.event_log_storage.get_asset_check_execution_history(
-        dg.AssetCheckKey(dg.AssetKey(asset), check), limit=1000
-    )
-    out: dict[str, bool] = {}
-    for record in reversed(records):  # oldest first, so the latest result per day wins
-        evaluation = record.evaluation
-        if isinstance(evaluation, dg.AssetCheckEvaluation):
-            assert evaluation.partition is not None, f"{asset}:{check} result stored without a partition"
-            out[evaluation.partition] = evaluation.passed
-    return out
 
 
 def _land_growing_days(settings) -> list[date]:
