@@ -13,7 +13,7 @@ from dagster._core.loader import LoadingContextForTest
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionResolvedStatus
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import TEMPORARILY_UNAVAILABLE
-from partition_truth import stored_check_results, stored_metadata
+from partition_truth import range_tags, stored_check_results, stored_metadata
 
 from mlops_assets.defs.features.catalog import (
     CUSTOMER_FEATURES,
@@ -416,3 +416,34 @@ def test_check_descriptions_quote_the_configurable_defaults() -> None:
     assert f"`psi_threshold` (default {DriftConfig().psi_threshold})" in descriptions[PREDICTION_DRIFT_CHECK]
     assert "`max_drift_share` (default 0.3)" in descriptions[FEATURE_DRIFT_CHECK]
     assert f"at least {LABEL_MATURITY_DAYS} days old" in descriptions[PERFORMANCE_CHECK]
+
+
+def test_ranged_run_with_one_drifted_day_retrains_naming_that_day(
+    monitored: dict, instance: dg.DagsterInstance
+) -> None:
+    from mlops_assets.defs.automation.retraining import build_retraining_sensor
+
+    # The drift sits in the middle of the range: passing days are stored after it.
+    lakehouse: LakehouseResource = monitored["lakehouse"]
+    bad = DAY - timedelta(days=2)
+    lakehouse.write_partition(PREDICTIONS_TABLE, bad, _frame(400, seed=98, day=bad, shift=1.0))
+    lakehouse.write_partition(PREDICTIONS_TABLE, DAY, _frame(400, seed=97, day=DAY))
+    first = DAY - timedelta(days=3)
+    result = dg.materialize(
+        [drift_report],
+        resources=monitored,
+        instance=instance,
+        run_config=_as_of("2025-02-11T00:00:00", evidently_max_days=0),
+        tags=range_tags(first, DAY),
+    )
+    assert result.success
+    assert stored_check_results(instance, "drift_report", FEATURE_DRIFT_CHECK) == {
+        (first + timedelta(days=i)).isoformat(): first + timedelta(days=i) != bad for i in range(4)
+    }
+    sensor = build_retraining_sensor(name="retraining_after_backfill")
+    context = dg.build_sensor_context(instance=instance, resources={"mlflow": monitored["mlflow"]})
+    request = sensor(context)
+    assert isinstance(request, dg.RunRequest)
+    assert request.tags["mlops/trigger"] == "drift_report:feature_drift"
+    assert request.tags["mlops/trigger_partition"] == bad.isoformat()
+    assert request.tags["mlops/trigger_reason"].startswith(f"{bad}: ")
