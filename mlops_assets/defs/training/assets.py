@@ -199,14 +199,18 @@ def model_promotion(
     )
     for r in results:
         context.log.info(f"{r.model_name}: {r.decision.outcome}; {'; '.join(r.decision.reasons)}")
+    champions = {r.model_name: r.champion_version_after for r in results}
     return dg.MaterializeResult(
+        # The champions are this asset's data: a refused promotion leaves its data version as it was,
+        # so automation downstream (batch_predictions) re-scores nothing (`data_version_changed`).
+        data_version=dg.DataVersion(json.dumps(champions, sort_keys=True, default=str)),
         metadata={
             "decisions": dg.MetadataValue.md(markdown_table(decisions_frame(results))),
             "reasons": dg.MetadataValue.md(reasons_md),
-            "champions": {r.model_name: r.champion_version_after for r in results},
+            "champions": champions,
             "promoted": [r.model_name for r in results if r.decision.promote],
             "policy": dg.MetadataValue.json(json.loads(config.model_dump_json())),
-        }
+        },
     )
 
 
