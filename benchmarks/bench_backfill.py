@@ -31,7 +31,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         # Settings are read at import time by the partitions definition: set them first.
-        os.environ["MLOPS_PARTITIONS_START"] = args.start.isoformat()
+        os.environ["MLOPS_START_DATE"] = args.start.isoformat()
         os.environ["MLOPS_DATA_DIR"] = str(root / "single")
         import dagster as dg
 

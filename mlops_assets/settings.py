@@ -1,8 +1,9 @@
 """Where things live and which profile runs, read from environment variables in one place.
 
 Every path the platform touches derives from `MLOPS_DATA_DIR`, so a test (or a user) points the whole
-platform somewhere else by setting one variable. The production profile is chosen by environment
-variables only: set `MLOPS_REDIS_URL` for the Feast online store on Redis and
+platform somewhere else by setting one variable. The daily partitions start at `MLOPS_START_DATE`
+(default: the first day folder in the landing zone, see `partitions_start`). The production profile
+is chosen by environment variables only: set `MLOPS_REDIS_URL` for the Feast online store on Redis and
 `MLOPS_MLFLOW_TRACKING_URI` (e.g. `postgresql+psycopg2://user@host:5432/mlflow`: SQLAlchemy 2.1
 reads a bare `postgresql://` as psycopg 3, which is not installed) for a PostgreSQL tracking store;
 nothing in code changes.
@@ -16,6 +17,43 @@ from datetime import date
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+START_DATE_ENV = "MLOPS_START_DATE"
+# Used only when MLOPS_START_DATE is unset and the landing zone holds no day folder yet.
+FALLBACK_START = date(2025, 1, 1)
+
+
+def landing_path(data_dir: Path) -> Path:
+    """The landing zone under a data folder."""
+    return data_dir / "landing"
+
+
+def first_landing_day(landing_dir: Path) -> date | None:
+    """The oldest `YYYY-MM-DD` day folder in the landing zone: where the data starts."""
+    if not landing_dir.is_dir():
+        return None
+    days = []
+    for folder in landing_dir.iterdir():
+        try:
+            days.append(date.fromisoformat(folder.name))
+        except ValueError:
+            continue
+    return min(days, default=None)
+
+
+def partitions_start(data_dir: Path) -> date:
+    """The first daily partition: `MLOPS_START_DATE`, or the first landed day, or `FALLBACK_START`.
+
+    Partitions start where the data starts, so the UI shows no months of "missing" days that never
+    existed. Pin MLOPS_START_DATE in production: the first landed day moves if old landing folders
+    are ever removed, and every partition before it would vanish from the UI.
+    """
+    configured = os.environ.get(START_DATE_ENV)
+    if configured:
+        try:
+            return date.fromisoformat(configured)
+        except ValueError as exc:
+            raise ValueError(f"{START_DATE_ENV}={configured!r}: expected a date as YYYY-MM-DD") from exc
+    return first_landing_day(landing_path(data_dir)) or FALLBACK_START
 
 
 @dataclass(frozen=True)
@@ -33,7 +71,7 @@ class Settings:
         data_dir = Path(os.environ.get("MLOPS_DATA_DIR", REPO_ROOT / ".mlops")).resolve()
         return cls(
             data_dir=data_dir,
-            partitions_start=date.fromisoformat(os.environ.get("MLOPS_PARTITIONS_START", "2025-01-01")),
+            partitions_start=partitions_start(data_dir),
             redis_url=os.environ.get("MLOPS_REDIS_URL") or None,
             mlflow_tracking_uri_override=os.environ.get("MLOPS_MLFLOW_TRACKING_URI") or None,
         )
@@ -41,7 +79,7 @@ class Settings:
     @property
     def landing_dir(self) -> Path:
         """Where raw files arrive, one folder per day; the platform never modifies them."""
-        return self.data_dir / "landing"
+        return landing_path(self.data_dir)
 
     @property
     def lakehouse_dir(self) -> Path:

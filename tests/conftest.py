@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,11 @@ import pytest
 from network_guard import loopback_only
 
 from mlops_assets.resources import build_resources
-from mlops_assets.settings import Settings
+from mlops_assets.settings import FALLBACK_START, START_DATE_ENV, Settings
+
+# The partitions definition reads its start once, when first imported (after this file): pin it, so
+# no test depends on which landing folders a developer's own data directory happens to hold.
+os.environ.setdefault(START_DATE_ENV, FALLBACK_START.isoformat())
 
 
 @pytest.fixture(autouse=True)

@@ -130,7 +130,7 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webserver]:
         **os.environ,
         "DAGSTER_HOME": str(dagster_home),
         "MLOPS_DATA_DIR": str(data_dir),
-        "MLOPS_PARTITIONS_START": PARTITIONS_START.isoformat(),
+        "MLOPS_START_DATE": PARTITIONS_START.isoformat(),
     }
     for name in ("MLOPS_REDIS_URL", "MLOPS_MLFLOW_TRACKING_URI", "MLOPS_PROFILE", "MLOPS_EXECUTOR"):
         env.pop(name, None)  # the local profile, whatever the calling shell exports
