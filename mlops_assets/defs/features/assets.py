@@ -1,7 +1,7 @@
 """Feature assets: offline feature tables per day, the training dataset, and the online store."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from time import perf_counter
 from typing import Any
@@ -24,6 +24,7 @@ from mlops_assets.defs.features.compute import (
 )
 from mlops_assets.defs.features.dataset import (
     TS,
+    DateWindow,
     day_start,
     labelled_as_of,
     partition_days_present,
@@ -31,7 +32,7 @@ from mlops_assets.defs.features.dataset import (
 )
 from mlops_assets.defs.features.feast_resource import FeastResource
 from mlops_assets.defs.features.model_inputs import model_inputs, require_partitions
-from mlops_assets.defs.features.warmup import WARM_UP_DAYS, first_data_day, is_warming_up
+from mlops_assets.defs.features.warmup import WARM_UP_DAYS, first_data_day, is_warming_up, warm_up_end
 from mlops_assets.domain import LABEL_MATURITY_DAYS
 from mlops_assets.lakehouse import days_between
 from mlops_assets.metadata import markdown_table, partition_metadata, preview, table_schema
@@ -40,6 +41,8 @@ from mlops_assets.resources import LakehouseResource
 from mlops_assets.tables import CUSTOMER_TABLE, MERCHANT_TABLE, TRAINING_TABLE, VALIDATED_TABLE
 
 GROUP = "features"
+# Three weeks of mature days after the warm-up: a train, a validation and a holdout week.
+MIN_DAYS_AFTER_WARM_UP = 21
 
 
 @dataclass(frozen=True)
@@ -220,6 +223,12 @@ class TrainingDatasetConfig(dg.Config):
     label_maturity_days: int = LABEL_MATURITY_DAYS
     """Days a day's fraud labels get to arrive: the window ends this many days before the label cutoff.
     0 trains up to end_date, newest days included (their frauds mostly still unlabelled)."""
+    include_warm_up: bool = False
+    """Without start_date or last_n_days, the window starts after the warm-up (`features.warmup`): the
+    first 30 days of data, whose rolling features were still filling up. True keeps them."""
+    min_days_after_warm_up: int = MIN_DAYS_AFTER_WARM_UP
+    """If fewer mature days than this follow the warm-up, the warm-up days are kept (and the metadata
+    says so): a young deployment still gets a model."""
 
 
 @dg.asset(
@@ -242,14 +251,19 @@ def training_dataset(
     and those immature days are left out entirely. The metadata records the effective window.
     """
     started = perf_counter()
+    present = partition_days_present(lakehouse.root_path, VALIDATED_TABLE)
     window = resolve_window(
-        partition_days_present(lakehouse.root_path, VALIDATED_TABLE),
+        present,
         start_date=config.start_date,
         end_date=config.end_date,
         last_n_days=config.last_n_days,
         label_cutoff=config.label_cutoff,
         label_maturity_days=config.label_maturity_days,
     )
+    warm_up = warm_up_decision(window, present, config)
+    context.log.info(f"{TRAINING_TABLE}: {warm_up}")
+    if warm_up.startswith("excluded"):
+        window = replace(window, start=warm_up_end(present[0]))
     immature = window.immature_days()
     if immature:
         context.log.info(
@@ -289,6 +303,7 @@ def training_dataset(
             "label_cutoff": window.label_cutoff.isoformat(),
             "label_maturity_days": window.label_maturity_days,
             "immature_days_excluded": len(immature),
+            "warm_up": warm_up,
             "transactions_in_window": inputs.height,
             "dropped_label_not_arrived": inputs.height - dataset.height,
             "fraud_rate": round(float(dataset.select(pl.col("is_fraud").cast(pl.Float64).mean()).item()), 5),
@@ -299,6 +314,24 @@ def training_dataset(
             "preview": preview(dataset),
         }
     )
+
+
+def warm_up_decision(window: DateWindow, present: list[date], config: TrainingDatasetConfig) -> str:
+    """Whether the window's warm-up days are left out ("excluded: ...") or kept ("kept: ..."), and why."""
+    if config.start_date or config.last_n_days is not None:
+        return "kept: the window was given explicitly"
+    if not present or window.start >= warm_up_end(present[0]):
+        return "kept: no day of the window is warming up"
+    end = warm_up_end(present[0])
+    if config.include_warm_up:
+        return f"kept: include_warm_up is set ({window.start}..{end - timedelta(days=1)} are warming up)"
+    after = (window.end - end).days
+    if after < config.min_days_after_warm_up:
+        return (
+            f"kept: only {max(after, 0)} mature days follow the warm-up (ends {end}), fewer than "
+            f"min_days_after_warm_up={config.min_days_after_warm_up}"
+        )
+    return f"excluded: {window.start}..{end - timedelta(days=1)} are warming up; the window starts {end}"
 
 
 def _materialized_until(store: Any, views: list[str]) -> datetime | None:

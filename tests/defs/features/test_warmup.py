@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 
+from mlops_assets.defs.features.assets import TrainingDatasetConfig, warm_up_decision
+from mlops_assets.defs.features.dataset import DateWindow
 from mlops_assets.defs.features.warmup import (
     WARM_UP_DAYS,
     first_data_day,
@@ -38,3 +40,29 @@ def test_first_data_day_is_the_oldest_validated_partition(tmp_path) -> None:
         path.parent.mkdir(parents=True)
         pl.DataFrame({"x": [1]}).write_parquet(path)
     assert first_data_day(tmp_path) == FIRST
+
+
+def _window(start: date, end: date) -> DateWindow:
+    cutoff = datetime.combine(end + timedelta(days=16), datetime.min.time(), tzinfo=UTC)
+    return DateWindow(start, end, cutoff, requested_end=end + timedelta(days=16), label_maturity_days=16)
+
+
+def test_training_windows_leave_the_warm_up_out_when_enough_mature_days_follow() -> None:
+    present = [FIRST + timedelta(days=i) for i in range(90)]
+    config = TrainingDatasetConfig()
+    long = _window(FIRST, FIRST + timedelta(days=74))  # 44 mature days after the warm-up
+    assert warm_up_decision(long, present, config) == (
+        "excluded: 2026-10-02..2026-10-31 are warming up; the window starts 2026-11-01"
+    )
+    # The demo's 60 days: 14 mature days after the warm-up are too few to train, validate and hold out.
+    short = _window(FIRST, FIRST + timedelta(days=44))
+    assert warm_up_decision(short, present, config) == (
+        "kept: only 14 mature days follow the warm-up (ends 2026-11-01), fewer than min_days_after_warm_up=21"
+    )
+    assert warm_up_decision(long, present, TrainingDatasetConfig(include_warm_up=True)).startswith(
+        "kept: include_warm_up is set"
+    )
+    explicit = TrainingDatasetConfig(start_date="2026-10-02")
+    assert warm_up_decision(long, present, explicit) == "kept: the window was given explicitly"
+    late = _window(FIRST + timedelta(days=40), FIRST + timedelta(days=74))
+    assert warm_up_decision(late, present, config) == "kept: no day of the window is warming up"
