@@ -7,11 +7,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+import feast  # noqa: F401  (see below)
 import pytest
 from network_guard import child_process_env, loopback_only
 
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import Settings
+
+# Imported here, while pytest collects: feast calls `warnings.simplefilter("once", DeprecationWarning)` at
+# import, which would override the warning filters of pyproject.toml for the rest of whichever test
+# imported it first. Done at collection, the change is undone before the first test runs.
 
 
 @pytest.fixture(autouse=True, scope="session")

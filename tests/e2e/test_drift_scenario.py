@@ -154,7 +154,7 @@ def test_drift_is_detected_and_retraining_follows(settings: Settings, instance: 
     timings["history backfill"] = time.perf_counter() - started
 
     # --- First model: the retraining job run by hand once (there is nothing to compare with yet).
-    job = defs.get_job_def("retraining_job")
+    job = defs.resolve_job_def("retraining_job")
     assert job.execute_in_process(
         instance=instance, run_config=TRAIN_CONFIG, tags={"mlops/trigger": "initial"}
     ).success
