@@ -33,6 +33,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import loopback  # noqa: F401  (first: loopback-only network guard, see benchmarks/loopback.py)
 import numpy as np
 import polars as pl
 

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+import feast  # noqa: F401  (see below)
 import pytest
-from network_guard import loopback_only
+from network_guard import child_process_env, loopback_only
 
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import FALLBACK_START, START_DATE_ENV, Settings
@@ -16,6 +17,24 @@ from mlops_assets.settings import FALLBACK_START, START_DATE_ENV, Settings
 # The partitions definition reads its start once, when first imported (after this file): pin it, so
 # no test depends on which landing folders a developer's own data directory happens to hold.
 os.environ.setdefault(START_DATE_ENV, FALLBACK_START.isoformat())
+
+# Imported here, while pytest collects: feast calls `warnings.simplefilter("once", DeprecationWarning)` at
+# import, which would override the warning filters of pyproject.toml for the rest of whichever test
+# imported it first. Done at collection, the change is undone before the first test runs.
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _loopback_only_in_child_processes() -> Iterator[None]:
+    """Every process a test starts (webserver, daemon, CLI) runs under the same guard."""
+    guarded = child_process_env(dict(os.environ))
+    saved = {name: os.environ.get(name) for name in ("PYTHONPATH", "MLOPS_LOOPBACK_ONLY")}
+    os.environ.update({name: guarded[name] for name in saved})
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(autouse=True)

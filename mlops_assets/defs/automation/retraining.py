@@ -35,14 +35,13 @@ from mlops_assets.defs.monitoring.assets import CHECK_KEYS, FEATURE_DRIFT_CHECK,
 from mlops_assets.defs.monitoring.performance import last_mature_day
 from mlops_assets.defs.training.assets import FRAUD_MODEL_KEYS
 from mlops_assets.defs.training.lineage import UnknownTrainingWindowError, champion_version
-from mlops_assets.defs.training.mlflow_resource import MlflowResource
 from mlops_assets.domain import LABEL_MATURITY_DAYS
-from mlops_assets.tables import TRAINING_TABLE
+from mlops_assets.mlflow_resource import MlflowResource
+from mlops_assets.tables import FRAUD_MODEL, MODEL_PROMOTION, TRAINING_TABLE
 
 RETRAINING_JOB = "retraining_job"
 TRAINING_DATASET = dg.AssetKey(TRAINING_TABLE)
-MODEL_PROMOTION = dg.AssetKey("model_promotion")
-FRAUD_MODEL_PREFIX = "fraud_model"
+PROMOTION_KEY = dg.AssetKey(MODEL_PROMOTION)
 # Every model family: the job retrains them all, so a stale one of either is a reason to run it.
 WATCHED_MODELS: tuple[dg.AssetKey, ...] = tuple(FRAUD_MODEL_KEYS.values())
 WATCHED_CHECKS: tuple[dg.AssetCheckKey, ...] = (
@@ -58,6 +57,8 @@ IN_FLIGHT = [
     dg.DagsterRunStatus.CANCELING,
 ]
 REASON_TAG_CHARS = 500
+# Dagster keeps `FreshnessState` private; it is a str enum, so its public value is compared instead.
+FRESHNESS_FAIL = "FAIL"
 # How many recent results per check the sensor reads: a 60-day backfill stores 60.
 CHECK_HISTORY = 400
 # Seconds between evaluations; a test of the real daemon shortens it through this variable.
@@ -67,8 +68,8 @@ retraining_job = dg.define_asset_job(
     RETRAINING_JOB,
     selection=(
         dg.AssetSelection.assets(TRAINING_DATASET)
-        | dg.AssetSelection.key_prefixes(FRAUD_MODEL_PREFIX)
-        | dg.AssetSelection.assets(MODEL_PROMOTION)
+        | dg.AssetSelection.key_prefixes(FRAUD_MODEL)
+        | dg.AssetSelection.assets(PROMOTION_KEY)
     ),
     description="Rebuild training_dataset, retrain every fraud_model family, and run the promotion gate.",
     tags={"mlops/retraining": "true"},
@@ -208,8 +209,6 @@ def label_state(
 
 def freshness_triggers(instance: dg.DagsterInstance, keys: Sequence[dg.AssetKey]) -> list[Trigger]:
     """Watched assets whose freshness state (as the freshness daemon recorded it) is FAIL."""
-    from dagster._core.definitions.freshness import FreshnessState
-
     records = instance.get_freshness_state_records(list(keys)) if keys else {}
     return [
         Trigger(
@@ -218,7 +217,7 @@ def freshness_triggers(instance: dg.DagsterInstance, keys: Sequence[dg.AssetKey]
             f"{key.to_user_string()} failed its freshness policy (since {record.updated_at.isoformat()})",
         )
         for key, record in records.items()
-        if record.freshness_state == FreshnessState.FAIL
+        if record.freshness_state == FRESHNESS_FAIL
     ]
 
 

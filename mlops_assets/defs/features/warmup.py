@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Final
 
 from mlops_assets.defs.features.compute import CUSTOMER_LOOKBACK_DAYS
-from mlops_assets.defs.features.dataset import partition_days_present
+from mlops_assets.lakehouse import existing_days
 from mlops_assets.tables import VALIDATED_TABLE
 
 WARM_UP_DAYS: Final[int] = CUSTOMER_LOOKBACK_DAYS
@@ -24,7 +24,7 @@ WARM_UP_DAYS: Final[int] = CUSTOMER_LOOKBACK_DAYS
 
 def first_data_day(lakehouse_root: Path) -> date | None:
     """The first day with a validated partition: where the data, and so every lookback, starts."""
-    present = partition_days_present(lakehouse_root, VALIDATED_TABLE)
+    present = existing_days(lakehouse_root, VALIDATED_TABLE)
     return present[0] if present else None
 
 

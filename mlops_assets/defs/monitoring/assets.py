@@ -49,14 +49,13 @@ from mlops_assets.defs.monitoring.report import (
     write_statistics,
 )
 from mlops_assets.defs.training.lineage import ModelVersionKey, model_baseline, seen_until
-from mlops_assets.defs.training.mlflow_resource import MlflowResource
 from mlops_assets.defs.validation.quality import TRAILING_DAYS
 from mlops_assets.metadata import markdown_table, partition_check, partition_metadata
+from mlops_assets.mlflow_resource import MlflowResource
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource, ReportsResource
-from mlops_assets.tables import PREDICTIONS_TABLE
+from mlops_assets.tables import DRIFT_REPORT, PREDICTIONS_TABLE
 
-DRIFT_REPORT = "drift_report"
 DRIFT_REPORT_KEY = dg.AssetKey(DRIFT_REPORT)
 CHECK_KEYS = {
     name: dg.AssetCheckKey(DRIFT_REPORT_KEY, name)

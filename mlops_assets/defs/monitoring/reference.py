@@ -16,7 +16,6 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from mlops_assets.defs.features.catalog import MODEL_FEATURES
 from mlops_assets.defs.features.model_inputs import model_inputs
 from mlops_assets.defs.features.warmup import warm_up_end
 from mlops_assets.defs.monitoring.drift import (
@@ -26,7 +25,8 @@ from mlops_assets.defs.monitoring.drift import (
     profile_reference,
 )
 from mlops_assets.defs.training.lineage import ModelVersionKey, UnknownTrainingWindowError, training_window
-from mlops_assets.defs.training.mlflow_resource import MlflowResource
+from mlops_assets.feature_catalog import MODEL_FEATURES
+from mlops_assets.mlflow_resource import MlflowResource
 from mlops_assets.resources import LakehouseResource
 
 # Model inputs plus the raw columns they derive from: a new country shows here before in any feature.

@@ -1,4 +1,4 @@
-"""What MLflow recorded about a model version: its run, training window, last seen day and baseline.
+"""What MLflow recorded about a model version: its run, its day windows, and its baseline.
 
 Monitoring (the drift reference, the performance baseline, which days are unseen) and automation (is
 there anything new to retrain on?) both ask MLflow the same questions about the version that serves;
@@ -8,25 +8,18 @@ anything outside training finds the serving model.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mlops_assets.defs.training import registry
-from mlops_assets.defs.training.mlflow_resource import MlflowResource
 from mlops_assets.defs.training.models import LIGHTGBM, REGISTERED_MODEL_NAMES
-from mlops_assets.defs.training.promotion import last_seen_day
-
-if TYPE_CHECKING:
-    from mlflow import MlflowClient
+from mlops_assets.mlflow_resource import MlflowResource
+from mlops_assets.partitions import format_day_window, parse_day_window
 
 # The registered model whose champion scores transactions (batch predictions, monitoring).
 SERVING_MODEL = REGISTERED_MODEL_NAMES[LIGHTGBM]
-# What `training.flow` logs on each model's run: "<first day>..<last day> (<n> days)".
-TRAINING_PARTITIONS_PARAM = "training_partitions"
 BASELINE_METRIC = "holdout_pr_auc"
-_DAY_RANGE = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})")
 
 ModelVersionKey = tuple[str, str]
 
@@ -37,7 +30,7 @@ class UnknownTrainingWindowError(LookupError):
 
 @dataclass(frozen=True)
 class Champion:
-    """The version serving now and the days it learned from."""
+    """The version serving now and the days of data its training run read (training to holdout)."""
 
     name: str
     version: str
@@ -47,7 +40,7 @@ class Champion:
     @property
     def window(self) -> str:
         """`<first day>..<last day>`, both inclusive."""
-        return f"{self.first_day}..{self.last_day}"
+        return format_day_window(self.first_day, self.last_day)
 
 
 def _is_not_found(exc: Exception) -> bool:
@@ -81,43 +74,63 @@ def model_baseline(mlflow: MlflowResource, name: str, version: str) -> float | N
 
 
 def training_window(mlflow: MlflowResource, name: str, version: str) -> tuple[date, date]:
-    """First and last day (inclusive) of the data the version was trained on, from its MLflow run.
+    """First and last day (inclusive) the version trained or early-stopped on, from its window tags.
 
-    `UnknownTrainingWindowError` when MLflow does not know the version or its run, or the run logged
-    no readable `training_partitions` param.
+    `UnknownTrainingWindowError` when MLflow does not know the version, or its window tags are missing
+    or unreadable (read by `registry.seen_window`, the same reader the promotion gate uses).
     """
-    run = model_run(mlflow, name, version)
-    if run is None:
-        raise UnknownTrainingWindowError(f"MLflow knows no model version {name} v{version} or its run")
-    logged = run.data.params.get(TRAINING_PARTITIONS_PARAM)
-    match = _DAY_RANGE.match(logged or "")
-    if match is None:
+    tags = _version_tags(mlflow, name, version)
+    try:
+        window = registry.seen_window(tags)
+    except ValueError as exc:
+        raise UnknownTrainingWindowError(f"{name} v{version}: {exc}; its training window is unknown") from exc
+    if window is None:
         raise UnknownTrainingWindowError(
-            f"{name} v{version}: run {run.info.run_id} logged no readable {TRAINING_PARTITIONS_PARAM} param "
-            f"({logged!r}); its training window is unknown"
+            f"{name} v{version} has no window tags; its training window is unknown"
         )
-    return date.fromisoformat(match.group(1)), date.fromisoformat(match.group(2))
+    return window
+
+
+def data_end(mlflow: MlflowResource, name: str, version: str) -> date:
+    """The last day of the data the version's training run read: its holdout's last day if tagged.
+
+    The training dataset ends with the holdout week, which the model never trained on but which is
+    part of its data: a retraining whose window ends there reads the very same rows.
+    """
+    tags = _version_tags(mlflow, name, version)
+    holdout = tags.get(registry.HOLDOUT_WINDOW_TAG)
+    if holdout:
+        try:
+            return parse_day_window(holdout)[1]
+        except ValueError as exc:
+            raise UnknownTrainingWindowError(f"{name} v{version}: {exc}") from exc
+    return training_window(mlflow, name, version)[1]
+
+
+def _version_tags(mlflow: MlflowResource, name: str, version: str) -> dict[str, str]:
+    try:
+        return dict(mlflow.client().get_model_version(name, version).tags)
+    except Exception as exc:
+        if _is_not_found(exc):
+            raise UnknownTrainingWindowError(f"MLflow knows no model version {name} v{version}") from exc
+        raise
 
 
 def seen_until(mlflow: MlflowResource, name: str, version: str) -> date | None:
-    """The last day the version was trained or early-stopped on (None when nothing records it)."""
-    client: MlflowClient = mlflow.client()
+    """The last day the version trained or early-stopped on (None when nothing records it)."""
     try:
-        mv = client.get_model_version(name, version)
-    except Exception as exc:
-        if _is_not_found(exc):
-            return None
-        raise
-    return last_seen_day(client, mv)
+        return training_window(mlflow, name, version)[1]
+    except UnknownTrainingWindowError:
+        return None
 
 
 def champion_version(mlflow: MlflowResource, name: str = SERVING_MODEL) -> Champion | None:
     """The serving champion and its training window; None while there is no champion.
 
-    `UnknownTrainingWindowError` when the champion exists but its run recorded no readable window.
+    `UnknownTrainingWindowError` when the champion exists but carries no readable window tags.
     """
     mv = registry.alias_version(mlflow.client(), name, registry.CHAMPION)
     if mv is None:
         return None
-    first, last = training_window(mlflow, name, str(mv.version))
-    return Champion(name, str(mv.version), first, last)
+    first, _ = training_window(mlflow, name, str(mv.version))
+    return Champion(name, str(mv.version), first, data_end(mlflow, name, str(mv.version)))

@@ -16,6 +16,7 @@ from mlops_assets.defs.validation.quality import (
     volume_verdict,
 )
 from mlops_assets.defs.validation.split import split_transactions
+from mlops_assets.domain import TRANSACTION_ID
 from mlops_assets.metadata import markdown_table, partition_check, partition_metadata, preview, table_schema
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource
@@ -154,7 +155,7 @@ def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, la
                 "failures_by_rule": dg.MetadataValue.md(
                     markdown_table(failure_summary(pl.concat(failure_frames)), max_rows=50)
                 ),
-                "preview": preview(quarantined.select("quarantine_reason", "transaction_id", "source_file")),
+                "preview": preview(quarantined.select("quarantine_reason", TRANSACTION_ID, "source_file")),
             },
         )
     # Judged after every day is written, so each day's volume sees the days before it in this run.

@@ -15,7 +15,8 @@ from mlops_assets.defs.automation.retraining import (
     build_retraining_sensor,
     decide_retraining,
 )
-from mlops_assets.defs.training.mlflow_resource import MlflowResource
+from mlops_assets.defs.training.registry import HOLDOUT_WINDOW_TAG, TRAIN_WINDOW_TAG, VALIDATION_WINDOW_TAG
+from mlops_assets.mlflow_resource import MlflowResource
 
 NOW = datetime(2025, 3, 1, 12, tzinfo=UTC)
 DRIFT = Trigger("drift_report:feature_drift", "17", "25 of 28 features drifted", "run-1")
@@ -82,15 +83,16 @@ def _tick(
     return sensor(context), context.cursor
 
 
-def _register_champion(mlflow: MlflowResource, window: str) -> str:
-    """A `fraud_lightgbm` version whose run logged `training_partitions` as training does; made champion."""
+def _register_champion(mlflow: MlflowResource, windows: dict[str, str]) -> str:
+    """A `fraud_lightgbm` version tagged with its day windows as training tags them; made champion."""
     client = mlflow.client()
     run = client.create_run(mlflow.experiment_id())
-    client.log_param(run.info.run_id, "training_partitions", window)
     client.set_terminated(run.info.run_id)
     if not client.search_registered_models("name='fraud_lightgbm'"):
         client.create_registered_model("fraud_lightgbm")
-    version = client.create_model_version("fraud_lightgbm", f"runs:/{run.info.run_id}/model", run.info.run_id)
+    version = client.create_model_version(
+        "fraud_lightgbm", f"runs:/{run.info.run_id}/model", run.info.run_id, tags=windows
+    )
     client.set_registered_model_alias("fraud_lightgbm", "champion", version.version)
     return str(version.version)
 
@@ -178,8 +180,13 @@ def test_decide_skips_until_a_mature_labelled_day_lies_beyond_the_champions_wind
 def test_after_a_history_no_retraining_until_new_labels_mature_then_exactly_one(
     instance: dg.DagsterInstance, mlflow: MlflowResource
 ) -> None:
-    # The champion trained on everything mature at the time: 2025-01-01..2025-02-10.
-    _register_champion(mlflow, "2025-01-01..2025-02-10 (41 days)")
+    # The champion's training run read everything mature at the time: 2025-01-01..2025-02-10.
+    windows = {
+        TRAIN_WINDOW_TAG: "2025-01-01..2025-01-27",
+        VALIDATION_WINDOW_TAG: "2025-01-28..2025-02-03",
+        HOLDOUT_WINDOW_TAG: "2025-02-04..2025-02-10",
+    }
+    _register_champion(mlflow, windows)
     assert dg.materialize([_drift_report(passed=False)], instance=instance).success
     clock = Clock()
     clock.now = datetime(2025, 2, 27, 12, tzinfo=UTC)  # newest mature day: 2025-02-10 (16 days)
