@@ -216,11 +216,11 @@ def main() -> None:
 
 # Effect families of the power table: (label, effect sizes, how a sample of n rows is drawn).
 POWER_REFERENCE_ROWS = 100_000
-POWER_SIZES = (1_000, 10_000, 100_000)
+POWER_SIZES = (400, 2_000, 100_000)
 EVIDENTLY_POWER_SIZES = POWER_SIZES[:2]
 POWER_EFFECTS: dict[str, tuple[tuple[float, ...], str]] = {
-    "normal mean shift (std)": ((0.0, 0.02, 0.05, 0.1, 0.2), "numeric"),
-    "lognormal amount scale": ((1.0, 1.05, 1.1, 1.25, 1.5), "numeric"),
+    "normal mean shift (std)": ((0.0, 0.05, 0.1, 0.2, 0.3, 0.5), "numeric"),
+    "lognormal amount scale": ((1.0, 1.1, 1.25, 1.5, 2.0), "numeric"),
     "new category share": ((0.0, 0.01, 0.02, 0.05, 0.1), "categorical"),
 }
 

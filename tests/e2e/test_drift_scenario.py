@@ -175,8 +175,10 @@ def test_drift_is_detected_and_retraining_follows(settings: Settings, instance: 
         run_config=_drift_config(history[-1]),
     )
     assert before.success
-    (feature_eval,) = [e for e in before.get_asset_check_evaluations() if e.check_name == FEATURE_DRIFT_CHECK]
-    assert feature_eval.passed, feature_eval.description
+    week_evals = [e for e in before.get_asset_check_evaluations() if e.check_name == FEATURE_DRIFT_CHECK]
+    # One result per day of the run, each stored with its partition.
+    assert sorted(e.partition for e in week_evals) == [d.isoformat() for d in history[-7:]]
+    assert all(e.passed for e in week_evals), [e.description for e in week_evals if not e.passed]
     # Labels of the last days have not arrived as of the morning after: pending, not pass.
     assert _status(instance, PERFORMANCE_CHECK) == AssetCheckExecutionResolvedStatus.SKIPPED
     timings["history scoring"] = time.perf_counter() - started
@@ -211,7 +213,9 @@ def test_drift_is_detected_and_retraining_follows(settings: Settings, instance: 
         clock.now = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC) + timedelta(
             hours=2
         )
-        context = dg.build_sensor_context(instance=instance, cursor=retrain_cursor)
+        context = dg.build_sensor_context(
+            instance=instance, cursor=retrain_cursor, resources={"mlflow": resources["mlflow"]}
+        )
         outcome = retrain_sensor(context)
         retrain_cursor = context.cursor
         if isinstance(outcome, dg.RunRequest):

@@ -9,6 +9,7 @@ and is requested on the first tick after the partition exists.
 
 import hashlib
 import json
+import os
 from datetime import date
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from mlops_assets.tables import RAW_TABLE
 
 INGESTION_JOB = "ingest_raw_transactions"
 MAX_REQUESTS_PER_TICK = 400
+# Seconds between evaluations; a test of the real daemon shortens it through this variable.
+LANDING_SENSOR_INTERVAL_S = int(os.environ.get("MLOPS_LANDING_SENSOR_INTERVAL_S", "60"))
 
 ingest_raw_job = dg.define_asset_job(
     INGESTION_JOB,
@@ -70,7 +73,7 @@ def ingested_since_files_changed(instance: dg.DagsterInstance, folder: Path, day
 
 @dg.sensor(
     job=ingest_raw_job,
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=LANDING_SENSOR_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Requests raw_transactions partitions for new or changed files in the landing zone.",
 )

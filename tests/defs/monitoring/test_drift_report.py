@@ -200,7 +200,7 @@ def test_stable_days_pass_and_drifted_day_fails(monitored: dict, instance: dg.Da
     assert materialization.metadata["evidently_drift_share"].value == pytest.approx(
         materialization.metadata["evidently_drifted_columns"].value / 28
     )
-    assert "| amount_eur | numeric | ks_pvalue |" in materialization.metadata["drifted_columns"].value
+    assert "| amount_eur | numeric | wasserstein |" in materialization.metadata["drifted_columns"].value
     assert materialization.metadata["performance_status"].value == "pending"
     # Written atomically: no temporary file is left beside the reports.
     assert sorted(p.name for p in html.parent.iterdir()) == [
