@@ -32,13 +32,14 @@ import pytest
 
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import REPO_ROOT, Settings
-from mlops_assets.simulator import SimulationConfig, write_day, write_days
+from mlops_assets.simulator import SimulationConfig, write_days
+from mlops_assets.simulator.writer import write_day
 
 pytestmark = pytest.mark.slow
 
 TODAY = datetime.now(UTC).date()
 NEW_DAY = TODAY - timedelta(days=1)  # the newest daily partition
-HISTORY_DAYS = 60
+HISTORY_DAYS = 72
 START = NEW_DAY - timedelta(days=HISTORY_DAYS)
 WARM_START = START + timedelta(days=30)
 ROWS_PER_DAY = 400
@@ -100,14 +101,9 @@ def _wait(what: str, check: Callable[[], Any], log: Path, deadline_s: float = WA
 
 
 def _history(settings: Settings, instance: dg.DagsterInstance) -> None:
-    """Sixty days ingested through the features, a champion trained and promoted, all in process."""
+    """Seventy-two days ingested through the features, a champion trained and promoted, all in process."""
     from mlops_assets.defs.automation.retraining import retraining_job
-    from mlops_assets.defs.features.assets import (
-        customer_features,
-        merchant_features,
-        online_features,
-        training_dataset,
-    )
+    from mlops_assets.defs.features.assets import customer_features, merchant_features, training_dataset
     from mlops_assets.defs.ingestion.assets import raw_transactions
     from mlops_assets.defs.training.assets import fraud_model, model_promotion
     from mlops_assets.defs.validation.assets import validated_and_quarantined_transactions
@@ -128,12 +124,6 @@ def _history(settings: Settings, instance: dg.DagsterInstance) -> None:
     )
     job = defs.resolve_job_def("retraining_job")
     assert job.execute_in_process(instance=instance, run_config=TRAIN_CONFIG).success
-    assert dg.materialize(
-        [online_features, customer_features, merchant_features],
-        selection=["online_features"],
-        resources=resources,
-        instance=instance,
-    ).success
 
 
 @pytest.fixture
@@ -263,13 +253,10 @@ def test_the_daemon_carries_a_landed_day_to_its_drift_verdict_and_nothing_else(
             lambda: _materialized(instance, "drift_report", NEW_DAY, landed),
             log,
         )
-        checks = {
-            check: _latest_evaluation(instance, check, NEW_DAY, landed)
-            for check in ("feature_drift", "prediction_drift", "scored_volume")
-        }
-        # Every check of drift_report ran in the automated run (none left out by a check selection).
-        assert all(checks.values()), checks
-        assert checks["feature_drift"].passed, checks["feature_drift"].description  # type: ignore[union-attr]
+        # feature_drift ran in the automated run (no check selection left it out). prediction_drift and
+        # scored_volume have no earlier scored day to compare with: no result (SKIPPED), never a pass.
+        first = _latest_evaluation(instance, "feature_drift", NEW_DAY, landed)
+        assert first is not None and first.passed, first
         _wait("the first day's runs to finish", lambda: _finished(instance), log)
 
         # 2. The newest day re-landed, strongly drifted.
