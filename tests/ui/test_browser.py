@@ -268,7 +268,7 @@ DOCS_PARTITIONS_SCREENSHOT = REPO_ROOT / "docs" / "ui-partition-checks.png"
 
 
 def test_partition_view_shows_each_days_check_result_of_a_ranged_run(
-    page: Any, webserver: Any, launched_run: dict[str, Any]
+    page: Any, webserver: Any, launched_run: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A 3-day single-run backfill with one bad day: the partition view shows which day failed."""
     import dagster as dg
@@ -290,6 +290,7 @@ def test_partition_view_shows_each_days_check_result_of_a_ranged_run(
         .otherwise(pl.col("amount_eur"))
         .alias("amount_eur")
     ).write_parquet(landing)
+    monkeypatch.setenv("DAGSTER_HOME", str(webserver.dagster_home))  # the instance's storage reads it
     settings = Settings(data_dir=webserver.data_dir, partitions_start=Settings.from_env().partitions_start)
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(webserver.dagster_home))) as instance:
         result = dg.materialize(
@@ -310,11 +311,19 @@ def test_partition_view_shows_each_days_check_result_of_a_ranged_run(
     }
     assert by_day == {webserver.landed_days[0]: True, webserver.landed_days[1]: True, bad: False}
 
+    # The partition view: the bad day's own materialization, with its own row count and pass rate.
     page.goto(f"{webserver.url}/assets/validated_transactions?view=partitions", wait_until="domcontentloaded")
-    page.get_by_text(bad, exact=True).first.wait_for()
     page.get_by_text(bad, exact=True).first.click()
-    page.get_by_text("schema_pass_rate", exact=True).first.wait_for()
-    page.wait_for_timeout(1000)  # only for the picture (the partition's panel finishes rendering)
+    expect(page.get_by_text("0.665", exact=True).first).to_be_visible(timeout=UI_TIMEOUT_MS)
+    _screenshot(page, "partition-metadata")
+    # The check's partition view: which day passed and which failed.
+    page.goto(f"{webserver.url}/assets/validated_transactions?view=checks", wait_until="domcontentloaded")
+    page.get_by_text("schema_pass_rate", exact=True).first.click()
+    page.get_by_text(f"{bad}: 66.50% of 200 raw rows pass the schema (threshold 95%)").wait_for()
+    page.get_by_text("Partitions", exact=True).last.click()
+    page.get_by_text(bad, exact=True).first.click()  # the failed day's evaluation beside the status bar
+    page.get_by_text(f"{bad}: 66.50% of 200 raw rows pass the schema (threshold 95%)").first.wait_for()
+    page.wait_for_timeout(1000)  # only for the picture (the status bar finishes rendering)
     path = _screenshot(page, "partition-checks")
     if not DOCS_PARTITIONS_SCREENSHOT.exists() or os.environ.get("MLOPS_UPDATE_SCREENSHOTS") == "1":
         shutil.copy(path, DOCS_PARTITIONS_SCREENSHOT)
