@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +27,7 @@ from typing import Any
 
 import dagster as dg
 import pytest
+from shared_fixtures import free_port, stop_process_group
 
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import REPO_ROOT, Settings
@@ -80,12 +79,6 @@ DAILY_ASSETS = (
     "batch_predictions",
     "drift_report",
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait(what: str, check: Callable[[], Any], log: Path, deadline_s: float = WAIT_S) -> Any:
@@ -160,7 +153,7 @@ def dagster_dev(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tup
                 "-h",
                 "127.0.0.1",
                 "-p",
-                str(_free_port()),
+                str(free_port()),
             ],
             cwd=REPO_ROOT,
             env={**os.environ},
@@ -171,13 +164,7 @@ def dagster_dev(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tup
     try:
         yield settings, log_path
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_process_group(process, timeout_s=30)
 
 
 def _materialized(instance: dg.DagsterInstance, asset: str, day: date, after: float) -> bool:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shared_fixtures import free_port, stop_process_group
 
 from mlops_assets.settings import REPO_ROOT
 from mlops_assets.simulator import SimulationConfig, write_days
@@ -81,12 +80,6 @@ class Webserver:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _wait_until_loaded(server: Webserver, process: subprocess.Popen[bytes]) -> None:
     """Wait for the HTTP server and then for the code location to finish loading (or fail)."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -125,7 +118,7 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webserver]:
         data_dir,
         "parquet",
     )
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DAGSTER_HOME": str(dagster_home),
@@ -153,13 +146,7 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webserver]:
         _wait_until_loaded(server, process)
         yield server
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_process_group(process)
 
 
 @pytest.fixture(scope="session")
