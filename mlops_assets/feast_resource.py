@@ -21,6 +21,7 @@ from mlops_assets.services import redis_service_from_url
 
 if TYPE_CHECKING:  # feast takes seconds to import: only inside the methods that use it.
     from feast import FeatureStore, RepoConfig
+    from feast.repo_contents import RepoContents
 
 PROJECT = "mlops_fraud"
 REDIS_SCHEMES = ("redis", "rediss")
@@ -110,14 +111,44 @@ class FeastResource(dg.ConfigurableResource):
         """Where `apply` leaves this configuration as a feature_store.yaml, for the Feast CLI (`feast -f`)."""
         return Path(self.feast_dir) / CLI_CONFIG_FILE
 
+    def repo_contents(self) -> RepoContents:
+        """The objects of `definitions()` as the `RepoContents` that `feast apply` parses from a repo."""
+        from feast import Entity, FeatureService, FeatureView
+        from feast.project import Project
+        from feast.repo_contents import RepoContents
+
+        objects = list(self.definitions().values())
+        views = [o for o in objects if isinstance(o, FeatureView)]
+        return RepoContents(
+            projects=[Project(name=self.project)],
+            data_sources=[view.batch_source for view in views if view.batch_source is not None],
+            feature_views=views,
+            on_demand_feature_views=[],
+            stream_feature_views=[],
+            label_views=[],
+            entities=[o for o in objects if isinstance(o, Entity)],
+            feature_services=[o for o in objects if isinstance(o, FeatureService)],
+            permissions=[],
+        )
+
     def apply(self) -> FeatureStore:
-        """`feast apply` through the Python API (idempotent); returns the store.
+        """`feast apply`, through the very function the CLI calls (idempotent); returns the store.
+
+        `FeatureStore.apply` would create the online tables but not record them as the project's
+        infrastructure in the registry, so `feast plan` would then report them as still to be created;
+        `repo_operations.apply_total_with_repo_instance` plans, applies and records both, as `feast apply`
+        does (it also deletes objects no longer defined). Source validation is skipped: the sources are
+        globs over the lakehouse partitions, which Feast's path check cannot resolve (it would only warn).
 
         Also writes the rendered configuration to `cli_config_path()`, so the Feast CLI reads the very
         registry and online store the platform wrote, whatever `MLOPS_DATA_DIR` and profile are set.
         """
+        from feast.repo_operations import apply_total_with_repo_instance
+
         store = self.feature_store()
-        store.apply(list(self.definitions().values()))  # type: ignore[arg-type]
+        apply_total_with_repo_instance(
+            store, self.project, store.registry, self.repo_contents(), skip_source_validation=True
+        )
         config = self.repo_config().model_dump(mode="json", by_alias=True, exclude_none=True)
         config.pop("repo_path", None)  # the CLI's repo is `-c feature_repo`
         write_text_atomic(yaml.safe_dump(config, sort_keys=False), self.cli_config_path())
