@@ -12,7 +12,7 @@ from mlops_assets.defs.ingestion.assets import raw_transactions
 from mlops_assets.defs.validation.assets import validated_and_quarantined_transactions
 from mlops_assets.domain import TRANSACTION_COLUMNS
 from mlops_assets.lakehouse import partition_path
-from mlops_assets.simulator import SimulationConfig, simulate_day, write_days
+from mlops_assets.simulator import SimulationConfig, landing_path, simulate_day, write_days
 from mlops_assets.simulator.cli import main
 from mlops_assets.simulator.corruption import CORRUPTIONS, DUPLICATE_ID, corrupt_rows
 
@@ -72,6 +72,17 @@ def test_cli_refuses_a_share_above_one(tmp_path, capsys) -> None:
     assert exit_info.value.code == 2
     assert "bad row share 2.0: expected a fraction between 0 and 1" in capsys.readouterr().err
     assert not (tmp_path / "landing").exists()
+
+
+def test_cli_writes_the_seeded_broken_rows(tmp_path) -> None:
+    argv = ["--start", "2026-03-01", "--rows-per-day", "500", "--seed", "5", "--bad-row-share", "0.05"]
+    assert main([*argv, "--data-dir", str(tmp_path), "--quiet"]) == 0
+    written = pl.read_parquet(landing_path(tmp_path, DAY, "parquet"))
+    expected, manifest = corrupt_rows(
+        simulate_day(DAY, SimulationConfig(DAY, 1, rows_per_day=500, seed=5)), 0.05, seed=5, day=DAY
+    )
+    assert manifest.height > 0
+    assert written.equals(expected)
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
