@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import polars as pl
 
+from mlops_assets.lakehouse import STAGING_DIR
 from mlops_assets.settings import Settings
 from mlops_assets.simulator import SimulationConfig, write_days
 
@@ -100,7 +101,7 @@ def print_summary(defs: dg.Definitions, settings: Settings) -> None:
     from mlops_assets.defs.training.registry import alias_version
 
     print(f"\nLakehouse tables under {settings.lakehouse_dir}:")
-    for table in sorted(p for p in settings.lakehouse_dir.iterdir() if p.is_dir()):
+    for table in sorted(p for p in settings.lakehouse_dir.iterdir() if p.is_dir() and p.name != STAGING_DIR):
         files = sorted(table.rglob("*.parquet"))
         partitions = sum(1 for f in files if f.parent.name.startswith("date="))
         rows = pl.scan_parquet(files).select(pl.len()).collect().item() if files else 0
