@@ -22,6 +22,8 @@ from pathlib import Path
 
 import polars as pl
 
+from mlops_assets.processes import process_alive
+
 PARTITION_FILE = "part-0.parquet"
 
 
@@ -54,21 +56,6 @@ def _temp_name(path: Path) -> str:
     return f"{path.name}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex}{TEMP_SUFFIX}"
 
 
-def _process_alive(pid: int) -> bool:
-    """Whether `pid` is a live (not zombie) process on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's live process
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
-
-
 def remove_stale_temp_files(staging: Path) -> list[Path]:
     """Delete temporary files in `staging` left by writers on this machine that are no longer running."""
     if not staging.is_dir():
@@ -77,7 +64,7 @@ def remove_stale_temp_files(staging: Path) -> list[Path]:
     removed = []
     for temp in staging.glob(f"*{TEMP_SUFFIX}"):
         parts = temp.name.removesuffix(TEMP_SUFFIX).rsplit(".", 3)
-        if len(parts) != 4 or parts[1] != host or not parts[2].isdigit() or _process_alive(int(parts[2])):
+        if len(parts) != 4 or parts[1] != host or not parts[2].isdigit() or process_alive(int(parts[2])):
             continue
         temp.unlink(missing_ok=True)
         removed.append(temp)

@@ -44,7 +44,7 @@ storage:
     base_dir:
       env: DAGSTER_HOME
 run_coordinator:
-  module: dagster.core.run_coordinator
+  module: dagster._core.run_coordinator
   class: DefaultRunCoordinator
 telemetry:
   enabled: false
