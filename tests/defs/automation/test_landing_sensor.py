@@ -52,12 +52,11 @@ def test_entries_that_are_not_day_folders_are_reported_once_with_the_expected_fo
     requests, cursor, skip = _tick(instance, tmp_path, None)
     assert requests == []
     assert "waiting for partitions" not in skip
+    form = "expected a folder named YYYY-MM-DD"
+    anything = f"{form} (one per day, e.g. 2026-01-06) holding the day's files"
     assert skip.endswith(
-        "; not day folders, never ingested: "
-        "2026-1-7 (expected a folder named YYYY-MM-DD; rename it to 2026-01-07); "
-        "20260106 (expected a folder named YYYY-MM-DD; rename it to 2026-01-06); "
-        "latest (expected a folder named YYYY-MM-DD (one per day, e.g. 2026-01-06) holding the day's files); "
-        "loose.csv (expected a folder named YYYY-MM-DD (one per day, e.g. 2026-01-06) holding the day's files)"
+        f"; not day folders, never ingested: 2026-1-7 ({form}; rename it to 2026-01-07); "
+        f"20260106 ({form}; rename it to 2026-01-06); latest ({anything}); loose.csv ({anything})"
     )
     # Reported once: the next tick, with nothing new, says only that there is nothing new.
     requests, cursor2, skip = _tick(instance, tmp_path, cursor)
