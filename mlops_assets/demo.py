@@ -107,7 +107,8 @@ def print_summary(defs: dg.Definitions, settings: Settings) -> None:
         rows = pl.scan_parquet(files).select(pl.len()).collect().item() if files else 0
         layout = f"{partitions} partitions" if partitions else "unpartitioned"
         print(f"  {table.name:<26} {layout:>15}  {rows:>9} rows")
-    client = (defs.resources or {})["mlflow"].client()
+    # Initialised: secret-bearing fields are `dg.EnvVar`s, resolved from the environment only here.
+    client = (defs.resources or {})["mlflow"].process_config_and_initialize().client()
     print(f"\nModels in the MLflow registry ({settings.mlflow_tracking_uri}):")
     for name in REGISTERED_MODEL_NAMES.values():
         champion = alias_version(client, name, "champion")

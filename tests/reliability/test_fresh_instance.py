@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from conftest import DAY, fresh_home, subprocess_env
+from subprocess_runs import DAY, fresh_home, subprocess_env
 
 from mlops_assets.simulator import SimulationConfig, write_days
 

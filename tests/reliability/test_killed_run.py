@@ -21,7 +21,7 @@ import dagster as dg
 import polars as pl
 import psutil
 import pytest
-from conftest import DAY, fresh_home, subprocess_env
+from subprocess_runs import DAY, fresh_home, subprocess_env
 
 from mlops_assets.defs.automation.landing import INGESTION_JOB
 from mlops_assets.instance import prepare_instance
