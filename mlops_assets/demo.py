@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import polars as pl
 
+from mlops_assets.instance import prepare_instance
 from mlops_assets.lakehouse import STAGING_DIR
 from mlops_assets.settings import Settings
 from mlops_assets.simulator import SimulationConfig, write_days
@@ -74,6 +75,7 @@ def run_demo(rows_per_day: int) -> None:
     from mlops_assets.definitions import defs  # after the environment is final
 
     range_tags = {RANGE_START: start.isoformat(), RANGE_END: (end - timedelta(days=1)).isoformat()}
+    prepare_instance()  # before anything else can touch a fresh DAGSTER_HOME (see mlops_assets.instance)
     with dg.DagsterInstance.get() as instance:
         for partitioned, keys in execution_layers(defs):
             names = ", ".join(k.to_user_string() for k in keys)

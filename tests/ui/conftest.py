@@ -137,6 +137,8 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webserver]:
     executable = (
         shutil.which("dagster-webserver", path=str(Path(sys.executable).parent)) or "dagster-webserver"
     )
+    # Initialised before the webserver and its code server start, as `make ui` does.
+    subprocess.run([sys.executable, "-m", "mlops_assets.instance"], env=env, check=True, timeout=120)
     log_path = root / "webserver.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
