@@ -18,6 +18,8 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+import loopback  # noqa: F401  (first: loopback-only network guard, see benchmarks/loopback.py)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 
 from mlops_assets.settings import Settings
 from mlops_assets.simulator import SimulationConfig, write_days
@@ -59,3 +61,10 @@ def synthetic_frame(
         }
     )
     return frame.with_columns([pl.Series(name, x[:, i]) for i, name in enumerate(features)])
+
+
+def fail_or_skip(message: str) -> None:
+    """A needed service is down: a failure under CI=true (never a silent skip in CI), a skip elsewhere."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true and {message}")
+    pytest.skip(message)

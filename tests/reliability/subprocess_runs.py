@@ -32,5 +32,8 @@ def subprocess_env(home: Path, data_dir: Path) -> dict[str, str]:
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "DAGSTER_HOME": str(home),
         "MLOPS_DATA_DIR": str(data_dir),
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(HERE)]),
+        # Prepended: the session's PYTHONPATH carries the loopback guard into child processes.
+        "PYTHONPATH": os.pathsep.join(
+            p for p in [str(REPO_ROOT), str(HERE), os.environ.get("PYTHONPATH")] if p
+        ),
     }

@@ -4,10 +4,10 @@ One op computes the statistics once and carries four checks, so a single-run bac
 reference once and each day costs one pass over its rows:
 - `feature_drift`: share of drifted model inputs against the reference above `max_drift_share` fails
   (severity configurable). The reference is the training data of the model version that scored the
-  day: its training window is read from that version's MLflow run (param `training_partitions`) and
-  its rows are rebuilt with `model_inputs`, the code path training used. So rebuilding
-  `training_dataset` (which every retraining run does, even when the gate then rejects the new model)
-  never moves the reference away from the data the serving champion was trained on;
+  day: the days it trained and early-stopped on are read from that version's window tags
+  (`registry.seen_window`) and its rows are rebuilt with `model_inputs`, the code path training used.
+  So rebuilding `training_dataset` (which every retraining run does, even when the gate then rejects the
+  new model) never moves the reference away from the data the serving champion was trained on;
 - `prediction_drift`: PSI of the day's scores against the same model version's trailing days (WARN);
 - `model_performance`: PR AUC over the trailing scored days whose labels are mature (at least
   `label_maturity_days` old as of the evaluation instant) against the model's holdout PR AUC (from
@@ -20,7 +20,6 @@ the run.
 """
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -30,7 +29,6 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from mlops_assets.defs.features.catalog import MODEL_FEATURES
 from mlops_assets.defs.features.model_inputs import model_inputs
 from mlops_assets.defs.monitoring.drift import (
     DriftConfig,
@@ -57,30 +55,38 @@ from mlops_assets.defs.monitoring.verdicts import (
     judge_prediction_drift,
     judge_volume,
 )
-from mlops_assets.defs.training.mlflow_resource import MlflowResource
+from mlops_assets.defs.training.registry import seen_window
 from mlops_assets.defs.validation.quality import TRAILING_DAYS, VolumeVerdict, volume_verdict
+from mlops_assets.domain import (
+    AMOUNT_EUR,
+    COUNTRY,
+    DEVICE,
+    EVENT_TIMESTAMP,
+    IS_FRAUD,
+    LABEL_AVAILABLE_AT,
+    MERCHANT_CATEGORY,
+)
+from mlops_assets.feature_catalog import MODEL_FEATURES
 from mlops_assets.lakehouse import write_text_atomic
 from mlops_assets.metadata import markdown_table
+from mlops_assets.mlflow_resource import MlflowResource
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource, ReportsResource
-from mlops_assets.tables import PREDICTIONS_TABLE
+from mlops_assets.tables import DRIFT_REPORT, PREDICTIONS_TABLE
 
-DRIFT_REPORT = "drift_report"
 MODEL_NAME_COLUMN = "model_name"
 MODEL_VERSION_COLUMN = "model_version"
 # What `training.flow` logs on each model's run: "<first day>..<last day> (<n> days)".
-TRAINING_PARTITIONS_PARAM = "training_partitions"
 BASELINE_METRIC = "holdout_pr_auc"
-_DAY_RANGE = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})")
 
 # Model inputs plus the raw columns they derive from: a new country shows here before in any feature.
-NUMERIC_MONITORED: tuple[str, ...] = (*MODEL_FEATURES, "amount_eur")
-CATEGORICAL_MONITORED: tuple[str, ...] = ("merchant_category", "country", "device")
+NUMERIC_MONITORED: tuple[str, ...] = (*MODEL_FEATURES, AMOUNT_EUR)
+CATEGORICAL_MONITORED: tuple[str, ...] = (MERCHANT_CATEGORY, COUNTRY, DEVICE)
 # The columns of the trailing scored days that score drift and performance read.
 HISTORY_COLUMNS: tuple[str, ...] = (
-    "event_timestamp",
-    "is_fraud",
-    "label_available_at",
+    EVENT_TIMESTAMP,
+    IS_FRAUD,
+    LABEL_AVAILABLE_AT,
     SCORE_COLUMN,
     MODEL_NAME_COLUMN,
     MODEL_VERSION_COLUMN,
@@ -221,22 +227,25 @@ def model_baseline(mlflow: MlflowResource, name: str, version: str) -> float | N
 
 
 def training_window(mlflow: MlflowResource, name: str, version: str) -> tuple[date, date]:
-    """First and last day (inclusive) of the data the version was trained on, from its MLflow run.
+    """First and last day (inclusive) the version trained or early-stopped on, from its window tags.
 
-    `ReferenceWindowError` when MLflow does not know the version or its run, or the run logged no
-    readable `training_partitions` param.
+    `ReferenceWindowError` when MLflow does not know the version, or its window tags are missing or
+    unreadable (read by `registry.seen_window`, the same reader the promotion gate uses).
     """
-    run = model_run(mlflow, name, version)
-    if run is None:
-        raise ReferenceWindowError(f"MLflow knows no model version {name} v{version} or its run")
-    logged = run.data.params.get(TRAINING_PARTITIONS_PARAM)
-    match = _DAY_RANGE.match(logged or "")
-    if match is None:
-        raise ReferenceWindowError(
-            f"{name} v{version}: run {run.info.run_id} logged no readable {TRAINING_PARTITIONS_PARAM} param "
-            f"({logged!r}); its training window is unknown"
-        )
-    return date.fromisoformat(match.group(1)), date.fromisoformat(match.group(2))
+    client = mlflow.client()
+    try:
+        tags = dict(client.get_model_version(name, version).tags)
+    except Exception as exc:
+        if _is_not_found(exc):
+            raise ReferenceWindowError(f"MLflow knows no model version {name} v{version}") from exc
+        raise
+    try:
+        window = seen_window(tags)
+    except ValueError as exc:
+        raise ReferenceWindowError(f"{name} v{version}: {exc}; its training window is unknown") from exc
+    if window is None:
+        raise ReferenceWindowError(f"{name} v{version} has no window tags; its training window is unknown")
+    return window
 
 
 def load_reference(
@@ -445,7 +454,7 @@ def drift_report(
             result = evaluate_performance(current, as_of, SCORE_COLUMN, None, performance_config)
         else:
             assert scored_all is not None  # it holds this day's rows
-            event_day = pl.col("event_timestamp").dt.date()
+            event_day = pl.col(EVENT_TIMESTAMP).dt.date()
             versioned = _same_version(scored_all, version)
             history = versioned.filter(
                 (event_day >= day - timedelta(days=config.score_history_days)) & (event_day < day)

@@ -15,7 +15,6 @@ import polars as pl
 
 from mlops_assets.defs.training import registry
 from mlops_assets.defs.training.data import (
-    LABEL,
     SplitConfig,
     TimeSplit,
     combined_hash,
@@ -27,11 +26,13 @@ from mlops_assets.defs.training.data import (
 from mlops_assets.defs.training.evaluation import Evaluation, Latency, evaluate, measure_latency
 from mlops_assets.defs.training.model_card import CardFacts, render_model_card
 from mlops_assets.defs.training.models import LIGHTGBM, REGISTERED_MODEL_NAMES, TORCH, TrainedModel
+from mlops_assets.domain import IS_FRAUD
+from mlops_assets.partitions import format_day_window
 
 if TYPE_CHECKING:
     from mlops_assets.defs.training.lightgbm_model import LightGBMParams
-    from mlops_assets.defs.training.mlflow_resource import MlflowResource
     from mlops_assets.defs.training.torch_model import TorchParams
+    from mlops_assets.mlflow_resource import MlflowResource
 
 INPUT_EXAMPLE_ROWS = 5
 
@@ -141,7 +142,7 @@ def train_and_register(
                 "feature_service": feature_service,
                 "n_features": len(features),
                 "best_iteration": trained.best_iteration,
-                **{f"{name}_window": f"{lo}..{hi}" for name, (lo, hi) in windows.items()},
+                **{f"{name}_window": format_day_window(lo, hi) for name, (lo, hi) in windows.items()},
                 **{f"{name}_rows": n for name, n in rows.items()},
                 "validation_days": split_config.validation_days,
                 "holdout_days": split_config.holdout_days,
@@ -171,9 +172,9 @@ def train_and_register(
         for name, part in split.parts().items():
             mlflow.log_input(
                 mlflow.data.from_polars(  # type: ignore[attr-defined]  # defined at import time
-                    part.select(*features, LABEL),
+                    part.select(*features, IS_FRAUD),
                     source=dataset_source,
-                    targets=LABEL,
+                    targets=IS_FRAUD,
                     name=f"training_dataset.{name}",
                 ),
                 context=name,
@@ -212,9 +213,9 @@ def train_and_register(
             registry.THRESHOLD_TAG: f"{holdout.threshold_at_precision:.6f}",
             "holdout_pr_auc": f"{holdout.pr_auc:.6f}",
             # The gate reads these: the holdout to judge on, and the days this version must not be judged on.
-            registry.TRAIN_WINDOW_TAG: f"{windows['train'][0]}..{windows['train'][1]}",
-            registry.VALIDATION_WINDOW_TAG: f"{windows['validation'][0]}..{windows['validation'][1]}",
-            registry.HOLDOUT_WINDOW_TAG: f"{windows['holdout'][0]}..{windows['holdout'][1]}",
+            registry.TRAIN_WINDOW_TAG: format_day_window(*windows["train"]),
+            registry.VALIDATION_WINDOW_TAG: format_day_window(*windows["validation"]),
+            registry.HOLDOUT_WINDOW_TAG: format_day_window(*windows["holdout"]),
             "training_data_sha256": data_hash,
             "git_commit": commit,
             "dagster_run_id": dagster_run_id,

@@ -14,7 +14,7 @@ from mlops_assets.defs.automation.policies import (
     apply_automation,
 )
 from mlops_assets.defs.features.compute import MERCHANT_LOOKBACK_DAYS
-from mlops_assets.defs.training.mlflow_resource import MlflowResource
+from mlops_assets.mlflow_resource import MlflowResource
 from mlops_assets.partitions import daily_partitions
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import REPO_ROOT, Settings
@@ -26,7 +26,8 @@ def code_location(settings: Settings) -> dg.Definitions:
     resources = dict(build_resources(settings))
     resources.setdefault("mlflow", MlflowResource(tracking_uri=settings.mlflow_tracking_uri))
     return dg.Definitions.merge(
-        dg.load_from_defs_folder(project_root=Path(REPO_ROOT)), dg.Definitions(resources=resources)
+        dg.load_from_defs_folder(path_within_project=Path(REPO_ROOT) / "mlops_assets"),
+        dg.Definitions(resources=resources),
     )
 
 

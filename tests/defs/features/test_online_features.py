@@ -11,6 +11,7 @@ import dagster as dg
 import polars as pl
 import pytest
 from feature_fixtures import START, materialized_metadata, range_tags, write_validated
+from shared_fixtures import fail_or_skip
 
 from mlops_assets.defs.features.assets import (
     customer_features,
@@ -18,10 +19,10 @@ from mlops_assets.defs.features.assets import (
     online_features,
     training_dataset,
 )
-from mlops_assets.defs.features.catalog import CUSTOMER_FEATURES, FEATURE_SERVICE_NAME, MERCHANT_FEATURES
-from mlops_assets.defs.features.feast_resource import FeastResource, redis_connection_string
-from mlops_assets.production import redis_service_from_url
+from mlops_assets.feast_resource import FeastResource, redis_connection_string
+from mlops_assets.feature_catalog import CUSTOMER_FEATURES, FEATURE_SERVICE_NAME, MERCHANT_FEATURES
 from mlops_assets.resources import LakehouseResource
+from mlops_assets.services import redis_service_from_url
 from mlops_assets.settings import Settings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -58,7 +59,7 @@ def feast(request: pytest.FixtureRequest, resources: dict) -> Iterator[FeastReso
         yield sqlite
         return
     if not redis_available():
-        pytest.skip(f"no Redis at {REDIS_URL}")
+        fail_or_skip(f"no Redis at {REDIS_URL}")
     resource = FeastResource(
         repo_path=sqlite.repo_path,
         feast_dir=sqlite.feast_dir,

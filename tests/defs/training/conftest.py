@@ -16,7 +16,7 @@ from shared_fixtures import FEATURES, synthetic_frame
 from mlops_assets.defs.training.data import SplitConfig
 from mlops_assets.defs.training.flow import TrainingOutcome, train_and_register
 from mlops_assets.defs.training.lightgbm_model import LightGBMParams
-from mlops_assets.defs.training.mlflow_resource import MlflowResource
+from mlops_assets.mlflow_resource import MlflowResource
 
 SMALL_SPLIT = SplitConfig(validation_days=3, holdout_days=3, min_rows=100, min_positives=10)
 # One thread: on a shared 2-core machine OpenMP threads spin-wait and train 10x slower.

@@ -4,9 +4,9 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from mlops_assets.defs.features.catalog import MODEL_FEATURES
 from mlops_assets.defs.training import registry
 from mlops_assets.defs.training.assets import fraud_model, model_promotion, rollback_champion_job
+from mlops_assets.feature_catalog import MODEL_FEATURES
 
 TRAIN_CONFIG = {
     "validation_days": 3,
@@ -168,4 +168,4 @@ def test_lineage_from_raw_data_to_batch_predictions():
     }
     assert graph.get(dg.AssetKey.from_user_string("fraud_model/torch")).kinds == {"pytorch", "mlflow"}
     assert graph.get(dg.AssetKey.from_user_string("fraud_model/lightgbm")).kinds == {"lightgbm", "mlflow"}
-    assert defs.get_job_def("rollback_champion_job") is not None
+    assert defs.resolve_job_def("rollback_champion_job") is not None

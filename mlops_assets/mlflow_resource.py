@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import dagster as dg
 
-from mlops_assets.production import redact_uri
+from mlops_assets.services import redact_uri
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
