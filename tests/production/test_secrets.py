@@ -22,11 +22,11 @@ from typing import Any
 import dagster as dg
 import psycopg2
 import pytest
-from mlops_assets.defs.features.catalog import MODEL_FEATURES
 from psycopg2 import sql
 from shared_fixtures import synthetic_frame
 
 from mlops_assets.defs.training.assets import fraud_model, model_promotion
+from mlops_assets.feature_catalog import MODEL_FEATURES
 from mlops_assets.instance import prepare_instance
 from mlops_assets.resources import build_resources
 from mlops_assets.services import redact_uri
