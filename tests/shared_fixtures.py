@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -68,3 +70,18 @@ def fail_or_skip(message: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"CI=true and {message}")
     pytest.skip(message)
+
+
+def stop_process_group(process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
+    """Stop a process started with `start_new_session=True` and its children (code servers, run workers).
+
+    SIGTERM first so Dagster shuts its children down; SIGKILL for whatever still runs after `timeout_s`.
+    """
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

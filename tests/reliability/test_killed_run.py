@@ -8,7 +8,6 @@ is being written.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
@@ -21,6 +20,7 @@ import dagster as dg
 import polars as pl
 import psutil
 import pytest
+from shared_fixtures import stop_process_group
 from subprocess_runs import DAY, fresh_home, subprocess_env
 
 from mlops_assets.defs.automation.landing import INGESTION_JOB
@@ -74,12 +74,7 @@ def daemon(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> I
     try:
         yield env
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process)
         log.close()
 
 
