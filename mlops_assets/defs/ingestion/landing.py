@@ -55,6 +55,7 @@ ACCEPTED_FORMS = ", ".join(f"*{suffix}" for suffix in LANDING_FORMS)
 CSV_DELIMITERS = (",", ";", "\t", "|")
 MAX_LINES_NAMED = 5
 
+_COMMON_ISO8601 = "%Y-%m-%dT%H:%M:%S%.f%z"  # 2026-01-10T08:00:00[.123456]+00:00 or +0000
 # ISO 8601 forms, tried in order after `_normalise_iso8601`; the first that parses a value wins, so
 # each value is read on its own and one odd row never decides the format of the column.
 _ISO8601_FORMATS = (
@@ -321,30 +322,40 @@ def _normalise_iso8601(col: pl.Expr) -> pl.Expr:
     )
 
 
-def parse_iso8601(col: pl.Expr) -> pl.Expr:
+def parse_iso8601(values: pl.Series) -> pl.Series:
     """Each text value parsed on its own as ISO 8601 into UTC; a value of no known form becomes null.
 
     `str.to_datetime` without a format infers one from the first value and applies it to the whole
-    column, so one row written without fractions would turn every other row into a parse error.
+    column, so one row written without fractions would turn every other row into a parse error. The
+    common full form (fractions optional, an offset) is read in one pass; only the values it leaves
+    are normalised and tried against the other forms.
     """
-    text = _normalise_iso8601(col)
-    return pl.coalesce(
-        text.str.to_datetime(fmt, time_unit="us", time_zone="UTC", strict=False) for fmt in _ISO8601_FORMATS
-    )
+    parsed = values.str.to_datetime(_COMMON_ISO8601, time_unit="us", time_zone="UTC", strict=False)
+    rest = parsed.is_null() & values.is_not_null()
+    if not rest.any():
+        return parsed
+    text = _normalise_iso8601(pl.lit(values.filter(rest)))
+    others = pl.select(
+        pl.coalesce(
+            text.str.to_datetime(fmt, time_unit="us", time_zone="UTC", strict=False)
+            for fmt in _ISO8601_FORMATS
+        )
+    ).to_series()
+    return parsed.scatter(rest.arg_true(), others)
 
 
-def _cast_expr(column: str, dtype: pl.DataType, source: pl.DataType) -> pl.Expr:
-    col = pl.col(column)
+def _cast(values: pl.Series, dtype: pl.DataType) -> pl.Series:
+    """`values` in the contract type `dtype`; a value that does not convert becomes null."""
     if isinstance(dtype, pl.Datetime):
-        if source == pl.String:
-            return parse_iso8601(col)
-        if isinstance(source, pl.Datetime) and source.time_zone is None:
-            return col.dt.replace_time_zone("UTC").dt.cast_time_unit("us")
-        return col.cast(dtype, strict=False)
-    if isinstance(dtype, pl.Int8) and source == pl.String:
+        if values.dtype == pl.String:
+            return parse_iso8601(values)
+        if isinstance(values.dtype, pl.Datetime) and values.dtype.time_zone is None:
+            return values.dt.replace_time_zone("UTC").dt.cast_time_unit("us")
+        return values.cast(dtype, strict=False)
+    if isinstance(dtype, pl.Int8) and values.dtype == pl.String:
         # "1", "0", "1.0" and booleans written as text all mean a label.
-        return col.cast(pl.Float64, strict=False).cast(pl.Int8, strict=False)
-    return col.cast(dtype, strict=False)
+        return values.cast(pl.Float64, strict=False).cast(pl.Int8, strict=False)
+    return values.cast(dtype, strict=False)
 
 
 def coerce_to_contract(frame: pl.DataFrame) -> pl.DataFrame:
@@ -353,29 +364,26 @@ def coerce_to_contract(frame: pl.DataFrame) -> pl.DataFrame:
     A cell that was present but became null after the cast is a parse failure; a cell that was
     already null stays a plain null, which validation reports as a null in a required field.
     """
-    casts = {c: _cast_expr(c, TRANSACTION_DTYPES[c], frame.schema[c]) for c in TRANSACTION_COLUMNS}
-    failures = [
-        pl.when(pl.col(c).is_not_null() & expr.is_null())
-        .then(
-            pl.format(
-                "column {}: expected {}, got '{}'",
-                pl.lit(c),
-                pl.lit(str(TRANSACTION_DTYPES[c])),
-                pl.col(c).cast(pl.String),
-            )
-        )
-        .otherwise(None)
-        for c, expr in casts.items()
-    ]
-    return frame.select(
-        *(expr.alias(c) for c, expr in casts.items()),
-        pl.concat_str(failures, separator="; ", ignore_nulls=True).alias(PARSE_ERROR_COLUMN),
-    ).with_columns(
-        pl.when(pl.col(PARSE_ERROR_COLUMN) == "")
-        .then(None)
-        .otherwise(pl.col(PARSE_ERROR_COLUMN))
-        .alias(PARSE_ERROR_COLUMN)
+    typed = pl.DataFrame([_cast(frame[c], TRANSACTION_DTYPES[c]).alias(c) for c in TRANSACTION_COLUMNS])
+    lost = [(frame[c].is_not_null() & typed[c].is_null()).alias(f"_lost_{c}") for c in TRANSACTION_COLUMNS]
+    failures = frame.with_columns(lost).select(
+        pl.concat_str(
+            [
+                pl.when(pl.col(f"_lost_{c}")).then(
+                    pl.format(
+                        "column {}: expected {}, got '{}'",
+                        pl.lit(c),
+                        pl.lit(str(TRANSACTION_DTYPES[c])),
+                        pl.col(c).cast(pl.String),
+                    )
+                )
+                for c in TRANSACTION_COLUMNS
+            ],
+            separator="; ",
+            ignore_nulls=True,
+        ).alias(PARSE_ERROR_COLUMN)
     )
+    return typed.with_columns(failures[PARSE_ERROR_COLUMN].replace("", None).alias(PARSE_ERROR_COLUMN))
 
 
 def ingest_day(landing_dir: Path, day: date, ingested_at: datetime | None = None) -> pl.DataFrame:
