@@ -33,7 +33,10 @@ browser:
 test: install browser
 	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
+# The instance is initialised first: `dagster dev` starts the webserver and the daemon at once, and two
+# processes creating a fresh SQLite instance together can break it for good (mlops_assets/instance.py).
 ui: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m mlops_assets.instance
 	$(BIN)/dagster dev -w workspace.yaml
 
 ## The MLflow UI on the demo's tracking store (Settings: $(MLOPS_DATA_DIR)/mlflow), on 127.0.0.1 only.
