@@ -17,7 +17,7 @@ import os
 import sys
 from typing import Final
 
-from mlops_assets.mlflow_resource import redact_uri
+from mlops_assets.services import redact_uri
 from mlops_assets.settings import Settings
 
 HOST: Final[str] = "127.0.0.1"
