@@ -139,17 +139,11 @@ def corrupt_rows(
     rows = np.flatnonzero(hit)
     if rows.size == 0:
         return frame, pl.DataFrame(schema=MANIFEST_SCHEMA)
-    row_kind: list[str | None] = [None] * n
-    for row in rows:
-        row_kind[row] = str(names[kind[row]])
-    ids = frame[TRANSACTION_ID].to_list()
-    copied_id: list[str | None] = [None] * n
-    for target, source in zip(targets, sources, strict=True):
-        copied_id[target] = ids[source]
-
     marked = frame.with_columns(
-        pl.Series("_corruption", row_kind, dtype=pl.String),
-        pl.Series("_copied_id", copied_id, dtype=pl.String),
+        pl.Series("_corruption", [None] * n, dtype=pl.String).scatter(rows, names[kind[rows]].tolist()),
+        pl.Series("_copied_id", [None] * n, dtype=pl.String).scatter(
+            targets, frame[TRANSACTION_ID].gather(sources)
+        ),
     )
     broken = {column: pl.col(column) for column in frame.columns}
     for corruption in CORRUPTIONS:
