@@ -25,7 +25,9 @@ def run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
     ).records
     for record in records:
         event = record.event_log_entry.dagster_event
-        data = event.engine_event_data if event else None
+        if event is None or event.step_key:  # a step's own process is not the run worker
+            continue
+        data = event.engine_event_data
         pid = str(data.metadata["pid"].value) if data and "pid" in data.metadata else ""
         if pid.isdigit():
             return int(pid)

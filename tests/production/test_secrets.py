@@ -148,6 +148,8 @@ def test_a_password_in_the_tracking_uri_is_stored_nowhere(
         run_storage = type(instance.run_storage).__name__
     assert run_storage == {"sqlite": "SqliteRunStorage", "postgres": "PostgresRunStorage"}[instance_kind]
 
+    # The steps' stdout/stderr were captured (and are searched below with every other file).
+    assert list((tmp_path / "dagster_home_secrets" / "storage").rglob("compute_logs/*.err"))
     # The runs went through the URI with the password: MLflow's records are in that database.
     mlflow_text = _postgres_text(mlflow_db)
     assert "fraud_lightgbm" in mlflow_text and result.run_id in mlflow_text

@@ -22,6 +22,7 @@ from pathlib import Path
 import dagster as dg
 
 from mlops_assets.defs.ingestion.landing import scan_day_folder
+from mlops_assets.lakehouse import STAGING_DIR
 from mlops_assets.partitions import daily_partitions
 from mlops_assets.resources import LandingZoneResource
 from mlops_assets.tables import RAW_TABLE
@@ -81,7 +82,8 @@ def not_day_folders(root: Path) -> dict[str, str]:
         return {}
     out: dict[str, str] = {}
     for entry in sorted(root.iterdir()):
-        if entry.is_dir() and day_folder_date(entry.name):
+        # The staging folder of atomic writes (the simulator writes landing files that way) is no upload.
+        if (entry.is_dir() and day_folder_date(entry.name)) or entry.name == STAGING_DIR:
             continue
         out[entry.name] = _expected_form(entry.name)
     return out

@@ -49,6 +49,7 @@ def test_entries_that_are_not_day_folders_are_reported_once_with_the_expected_fo
     for name in ("20260106", "2026-1-7", "latest"):
         _land(tmp_path, name)
     (tmp_path / "loose.csv").write_text("x")
+    (tmp_path / "_staging").mkdir()  # where atomic writes (the simulator's) stage: not reported
     requests, cursor, skip = _tick(instance, tmp_path, None)
     assert requests == []
     assert "waiting for partitions" not in skip
