@@ -27,20 +27,24 @@ PROJECT = "mlops_fraud"
 REDIS_SCHEMES = ("redis", "rediss")
 DEFINITIONS_FILE = "fraud_features.py"
 CLI_CONFIG_FILE = "feature_store.yaml"
+CLI_REDIS_PASSWORD_VARIABLE = "MLOPS_REDIS_PASSWORD"
 
 
-def redis_connection_string(url: str) -> str:
+def redis_connection_string(url: str, password: str | None = None) -> str:
     """Feast's Redis connection string (`host:port,db=N,password=...,ssl=true`) from `MLOPS_REDIS_URL`.
 
     Read by the production preflight's parser (`services.redis_service_from_url`), so Feast writes to
     the Redis the preflight pinged and both accept the same values: `redis[s]://[:password@]host:port/db`
-    or Feast's own `host:port[,password=...][,db=N][,ssl=true]`.
+    or Feast's own `host:port[,password=...][,db=N][,ssl=true]`. `password`, when given, is written
+    instead of the URL's own (e.g. a `${VAR}` reference, so a file never holds the secret).
     """
     scheme, has_scheme, _ = url.partition("://")
     if has_scheme and scheme not in REDIS_SCHEMES:
         raise ValueError(f"MLOPS_REDIS_URL: expected redis://host:port/db, got scheme {scheme!r}")
     service = redis_service_from_url("MLOPS_REDIS_URL", url)
-    options = service.connect_kwargs
+    options = dict(service.connect_kwargs)
+    if password is not None and options.get("password") is not None:
+        options["password"] = password
     parts = [service.address]
     parts += [
         f"{key}={options[key]}" for key in ("db", "username", "password") if options.get(key) is not None
@@ -149,7 +153,19 @@ class FeastResource(dg.ConfigurableResource):
         apply_total_with_repo_instance(
             store, self.project, store.registry, self.repo_contents(), skip_source_validation=True
         )
+        write_text_atomic(self.cli_config_text(), self.cli_config_path())
+        return store
+
+    def cli_config_text(self) -> str:
+        """The rendered configuration as feature_store.yaml text, with no secret in it.
+
+        A Redis password becomes `${MLOPS_REDIS_PASSWORD}`, which Feast expands when it reads the file:
+        the CLI user exports that variable instead of the platform writing the password to disk.
+        """
         config = self.repo_config().model_dump(mode="json", by_alias=True, exclude_none=True)
         config.pop("repo_path", None)  # the CLI's repo is `-c feature_repo`
-        write_text_atomic(yaml.safe_dump(config, sort_keys=False), self.cli_config_path())
-        return store
+        if self.redis_url:
+            config["online_store"]["connection_string"] = redis_connection_string(
+                self.redis_url, password=f"${{{CLI_REDIS_PASSWORD_VARIABLE}}}"
+            )
+        return yaml.safe_dump(config, sort_keys=False)

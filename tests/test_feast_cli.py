@@ -23,7 +23,9 @@ from shared_fixtures import land_days
 from mlops_assets.defs.features.assets import customer_features, merchant_features, online_features
 from mlops_assets.defs.ingestion.assets import raw_transactions
 from mlops_assets.defs.validation.assets import validated_and_quarantined_transactions
+from mlops_assets.feast_resource import FeastResource
 from mlops_assets.feature_catalog import CUSTOMER_FEATURE_VIEW, MERCHANT_FEATURE_VIEW
+from mlops_assets.production import validate_feature_store_yaml
 from mlops_assets.settings import REPO_ROOT, Settings
 
 pytestmark = pytest.mark.slow
@@ -108,3 +110,23 @@ def test_feast_cli_lists_the_views_and_plans_no_changes_after_the_pipeline_ran(
         existing, declared = diff.removeprefix("\tbatch_source: ").split(" -> ")
         assert existing != declared
         assert _without_meta(existing) == _without_meta(declared)
+
+
+def test_the_cli_config_never_holds_the_redis_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feast = FeastResource(
+        repo_path=str(REPO_ROOT / "feature_repo"),
+        feast_dir=str(tmp_path / "feast"),
+        lakehouse_dir=str(tmp_path / "lakehouse"),
+        redis_url="redis://:s3cret-pw@127.0.0.1:6379/2",
+    )
+    text = feast.cli_config_text()
+    assert "s3cret-pw" not in text
+    assert "connection_string: 127.0.0.1:6379,db=2,password=${MLOPS_REDIS_PASSWORD}" in text
+    # Read the way Feast reads it, the variable the CLI user exported fills the password in.
+    path = tmp_path / "feature_store.yaml"
+    path.write_text(text)
+    monkeypatch.setenv("MLOPS_REDIS_PASSWORD", "s3cret-pw")
+    config = validate_feature_store_yaml(path)
+    assert config.online_store.connection_string == "127.0.0.1:6379,db=2,password=s3cret-pw"
