@@ -17,6 +17,9 @@ from datetime import date
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Settings that may carry credentials: resources receive them as `dg.EnvVar` (see `resources`).
+MLFLOW_TRACKING_URI_VARIABLE = "MLOPS_MLFLOW_TRACKING_URI"
+REDIS_URL_VARIABLE = "MLOPS_REDIS_URL"
 START_DATE_ENV = "MLOPS_START_DATE"
 # Used only when MLOPS_START_DATE is unset and the landing zone holds no day folder yet.
 FALLBACK_START = date(2025, 1, 1)
@@ -72,8 +75,8 @@ class Settings:
         return cls(
             data_dir=data_dir,
             partitions_start=partitions_start(data_dir),
-            redis_url=os.environ.get("MLOPS_REDIS_URL") or None,
-            mlflow_tracking_uri_override=os.environ.get("MLOPS_MLFLOW_TRACKING_URI") or None,
+            redis_url=os.environ.get(REDIS_URL_VARIABLE) or None,
+            mlflow_tracking_uri_override=os.environ.get(MLFLOW_TRACKING_URI_VARIABLE) or None,
         )
 
     @property

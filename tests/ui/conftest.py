@@ -43,7 +43,7 @@ storage:
     base_dir:
       env: DAGSTER_HOME
 run_coordinator:
-  module: dagster.core.run_coordinator
+  module: dagster._core.run_coordinator
   class: DefaultRunCoordinator
 telemetry:
   enabled: false
@@ -130,6 +130,8 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webserver]:
     executable = (
         shutil.which("dagster-webserver", path=str(Path(sys.executable).parent)) or "dagster-webserver"
     )
+    # Initialised before the webserver and its code server start, as `make ui` does.
+    subprocess.run([sys.executable, "-m", "mlops_assets.instance"], env=env, check=True, timeout=120)
     log_path = root / "webserver.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -146,7 +148,7 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webserver]:
         _wait_until_loaded(server, process)
         yield server
     finally:
-        stop_process_group(process)
+        stop_process_group(process, timeout_s=15)
 
 
 @pytest.fixture(scope="session")
