@@ -141,6 +141,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "reports": ReportsResource(root=str(settings.reports_dir)),
         "feast": _feast_resource(settings),
         "mlflow": _mlflow_resource(settings),
+        "mlflow_tracking": _mlflow_tracking_resource(settings),
     }
 
 
@@ -150,6 +151,15 @@ def _mlflow_resource(settings: Settings) -> dg.ConfigurableResource:
 
     return MlflowResource(
         tracking_uri=settings.mlflow_tracking_uri, artifact_root=str(settings.mlflow_artifact_root)
+    )
+
+
+def _mlflow_tracking_resource(settings: Settings) -> dg.ConfigurableResource:
+    # Imported here: the training stage's dagster-mlflow parent run (only `fraud_model` requires it).
+    from mlops_assets.defs.training.tracking import MlflowTrackingResource
+
+    return MlflowTrackingResource(
+        mlflow_tracking_uri=settings.mlflow_tracking_uri, artifact_root=str(settings.mlflow_artifact_root)
     )
 
 

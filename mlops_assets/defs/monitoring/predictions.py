@@ -17,7 +17,7 @@ from mlops_assets.defs.features.catalog import MODEL_FEATURES
 from mlops_assets.defs.features.model_inputs import model_inputs
 from mlops_assets.defs.training.data import feature_matrix
 from mlops_assets.defs.training.mlflow_resource import MlflowResource
-from mlops_assets.defs.training.models import LIGHTGBM, REGISTERED_MODEL_NAMES
+from mlops_assets.defs.training.models import REGISTERED_MODEL_NAME
 from mlops_assets.defs.training.registry import THRESHOLD_TAG, LoadedModel, check_features, load_champion
 from mlops_assets.metadata import markdown_table, preview, table_schema
 from mlops_assets.partitions import daily_partitions, partition_days
@@ -26,11 +26,11 @@ from mlops_assets.tables import CUSTOMER_TABLE, MERCHANT_TABLE, PREDICTIONS_TABL
 
 SCORE_COLUMN = "score"
 FLAG_COLUMN = "is_flagged"
-SERVING_MODEL = REGISTERED_MODEL_NAMES[LIGHTGBM]
+SERVING_MODEL = REGISTERED_MODEL_NAME
 
 
 class BatchPredictionsConfig(dg.Config):
-    """Which registered model's champion scores (the other family's champion can be scored in shadow)."""
+    """Which registered model's champion scores: `fraud_detector`, the one the promotion gate maintains."""
 
     model_name: str = SERVING_MODEL
 
