@@ -9,6 +9,7 @@ training_dataset -> fraud_model -> model_promotion.
 
 import json
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import dagster as dg
 
@@ -161,7 +162,7 @@ def fraud_model(
 
 def _candidate_metadata(
     outcome: TrainingOutcome, run_url: Callable[[str], str | None]
-) -> dict[str, dg.RawMetadataValue]:
+) -> dict[str, Any]:
     """What a family's materialization shows: version, quality, speed, data, card, MLflow runs."""
     h = outcome.holdout
     links = {
@@ -232,7 +233,7 @@ def model_promotion(
     reasons_md = "\n".join(f"- {line}" for line in result.decision.reasons)
     candidates_md = "\n".join(f"- v{version}: {why}" for version, why in result.candidates.items())
     context.log.info(f"{result.model_name}: {result.decision.outcome}; {'; '.join(result.decision.reasons)}")
-    metadata: dict[str, dg.RawMetadataValue] = {
+    metadata: dict[str, Any] = {
         "decision": dg.MetadataValue.md(markdown_table(decisions_frame([result]))),
         "outcome": result.decision.outcome,
         "reasons": dg.MetadataValue.md(f"**{result.decision.outcome}**\n\n{reasons_md}"),
