@@ -14,7 +14,9 @@ import duckdb
 import polars as pl
 
 from mlops_assets import lakehouse
-from mlops_assets.settings import Settings
+from mlops_assets.feast_resource import FeastResource
+from mlops_assets.mlflow_resource import MlflowResource
+from mlops_assets.settings import REPO_ROOT, Settings
 
 
 class LakehouseResource(dg.ConfigurableResource):
@@ -72,6 +74,17 @@ class LakehouseResource(dg.ConfigurableResource):
             raise FileNotFoundError(f"table {table} has no file at {path}; materialize {table} first")
         return pl.read_parquet(path)
 
+    def existing_days(self, table: str, start: date | None = None, end: date | None = None) -> list[date]:
+        """Days with a partition of `table`: in [start, end) when given, else every day on disk."""
+        days = None if start is None or end is None else lakehouse.days_between(start, end)
+        return lakehouse.existing_days(self.root_path, table, days)
+
+    def require_partitions(self, table: str, days: list[date]) -> None:
+        """Raise naming the first missing partition of `table` among `days`, and how many are missing."""
+        error = lakehouse.missing_partitions_error(self.root_path, table, days)
+        if error is not None:
+            raise error
+
     def scan_range(self, table: str, start: date, end: date) -> pl.LazyFrame | None:
         """Lazily scan the partitions of `table` in [start, end) that exist; None when none do."""
         return lakehouse.scan_days(self.root_path, table, lakehouse.days_between(start, end))
@@ -88,35 +101,18 @@ class LandingZoneResource(dg.ConfigurableResource):
         return Path(self.root)
 
 
-class DuckDBLakehouseResource(dg.ConfigurableResource):
-    """DuckDB views over the lakehouse tables, for analysts and SQL-shaped logic.
-
-    Each connection is in-memory and the views read the Parquet files in place, so there is no copy
-    and no database file whose write lock would block a notebook while a run writes.
-    """
-
-    lakehouse_root: str
-
-    def connect(self) -> duckdb.DuckDBPyConnection:
-        """A fresh in-memory connection with one view per lakehouse table."""
-        return connect_lakehouse(Path(self.lakehouse_root))
-
-
 def connect_lakehouse(root: Path) -> duckdb.DuckDBPyConnection:
     """Open an in-memory DuckDB with a view per table folder under `root`.
 
     A plain function as well as a resource, so notebooks can call it without Dagster.
     """
     con = duckdb.connect(":memory:")
-    if root.exists():
-        for table_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-            if not any(table_dir.glob("date=*/*.parquet")):
-                continue
-            pattern = (table_dir / "date=*" / "*.parquet").as_posix().replace("'", "''")
-            con.execute(
-                f'CREATE VIEW "{table_dir.name}" AS SELECT * FROM '
-                f"read_parquet('{pattern}', hive_partitioning = true, union_by_name = true)"
-            )
+    for table in lakehouse.partitioned_tables(root):
+        pattern = lakehouse.table_glob(root, table).as_posix().replace("'", "''")
+        con.execute(
+            f'CREATE VIEW "{table}" AS SELECT * FROM '
+            f"read_parquet('{pattern}', hive_partitioning = true, union_by_name = true)"
+        )
     return con
 
 
@@ -137,7 +133,6 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     return {
         "landing": LandingZoneResource(root=str(settings.landing_dir)),
         "lakehouse": LakehouseResource(root=str(settings.lakehouse_dir)),
-        "duckdb": DuckDBLakehouseResource(lakehouse_root=str(settings.lakehouse_dir)),
         "reports": ReportsResource(root=str(settings.reports_dir)),
         "feast": _feast_resource(settings),
         "mlflow": _mlflow_resource(settings),
@@ -147,7 +142,6 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
 
 def _mlflow_resource(settings: Settings) -> dg.ConfigurableResource:
     # Imported here: the MLflow resource lives with the training stage (see why it is not dagster-mlflow's).
-    from mlops_assets.defs.training.mlflow_resource import MlflowResource
 
     return MlflowResource(
         tracking_uri=settings.mlflow_tracking_uri, artifact_root=str(settings.mlflow_artifact_root)
@@ -155,8 +149,8 @@ def _mlflow_resource(settings: Settings) -> dg.ConfigurableResource:
 
 
 def _mlflow_tracking_resource(settings: Settings) -> dg.ConfigurableResource:
-    # Imported here: the training stage's dagster-mlflow parent run (only `fraud_model` requires it).
-    from mlops_assets.defs.training.tracking import MlflowTrackingResource
+    # Imported here: dagster-mlflow and mlflow take seconds to import (only `fraud_model` requires it).
+    from mlops_assets.mlflow_tracking import MlflowTrackingResource
 
     return MlflowTrackingResource(
         mlflow_tracking_uri=settings.mlflow_tracking_uri, artifact_root=str(settings.mlflow_artifact_root)
@@ -165,8 +159,6 @@ def _mlflow_tracking_resource(settings: Settings) -> dg.ConfigurableResource:
 
 def _feast_resource(settings: Settings) -> dg.ConfigurableResource:
     # Imported here: the Feast resource lives with the feature stage that owns the feature repo.
-    from mlops_assets.defs.features.feast_resource import FeastResource
-    from mlops_assets.settings import REPO_ROOT
 
     return FeastResource(
         repo_path=str(REPO_ROOT / "feature_repo"),

@@ -9,13 +9,13 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from mlops_assets.defs.features.catalog import MODEL_FEATURES
 from mlops_assets.defs.features.compute import compute_customer_features, compute_merchant_features
 from mlops_assets.defs.features.dataset import join_features
 from mlops_assets.defs.training.data import feature_matrix, labels
 from mlops_assets.defs.training.evaluation import evaluate
 from mlops_assets.defs.training.lightgbm_model import LightGBMParams, train_lightgbm
 from mlops_assets.defs.training.models import TrainedModel
+from mlops_assets.feature_catalog import MODEL_FEATURES
 from mlops_assets.simulator import SimulationConfig, simulate_day
 
 START = date(2025, 1, 1)

@@ -13,27 +13,27 @@ from typing import Any
 
 import dagster as dg
 
-from mlops_assets.defs.features.catalog import (
+from mlops_assets.defs.training.data import SplitConfig
+from mlops_assets.defs.training.flow import TrainingOutcome
+from mlops_assets.defs.training.models import LIGHTGBM, REGISTERED_MODEL_NAME, TORCH
+from mlops_assets.defs.training.promotion import PromotionPolicy, PromotionResult
+from mlops_assets.defs.training.registry import candidate_alias
+from mlops_assets.feature_catalog import (
     FEATURE_FILL_VALUES,
     FEATURE_SERVICE_NAME,
     MODEL_FEATURES,
     NULLABLE_FEATURES,
 )
-from mlops_assets.defs.training.data import SplitConfig
-from mlops_assets.defs.training.flow import TrainingOutcome
-from mlops_assets.defs.training.mlflow_resource import MlflowResource
-from mlops_assets.defs.training.models import LIGHTGBM, REGISTERED_MODEL_NAME, TORCH
-from mlops_assets.defs.training.promotion import PromotionPolicy, PromotionResult
-from mlops_assets.defs.training.registry import candidate_alias
-from mlops_assets.defs.training.tracking import MlflowTrackingResource
 from mlops_assets.k8s import k8s_op_tags
 from mlops_assets.metadata import markdown_table
+from mlops_assets.mlflow_resource import MlflowResource
+from mlops_assets.mlflow_tracking import MlflowTrackingResource
 from mlops_assets.resources import LakehouseResource
-from mlops_assets.tables import TRAINING_TABLE
+from mlops_assets.tables import FRAUD_MODEL, MODEL_PROMOTION, TRAINING_TABLE
 
 FRAUD_MODEL_KEYS: dict[str, dg.AssetKey] = {
-    LIGHTGBM: dg.AssetKey(["fraud_model", LIGHTGBM]),
-    TORCH: dg.AssetKey(["fraud_model", TORCH]),
+    LIGHTGBM: dg.AssetKey([FRAUD_MODEL, LIGHTGBM]),
+    TORCH: dg.AssetKey([FRAUD_MODEL, TORCH]),
 }
 FAMILY_KINDS = {LIGHTGBM: {"lightgbm", "mlflow"}, TORCH: {"pytorch", "mlflow"}}
 
@@ -160,9 +160,7 @@ def fraud_model(
     mlflow_tracking.end_parent("FINISHED")
 
 
-def _candidate_metadata(
-    outcome: TrainingOutcome, run_url: Callable[[str], str | None]
-) -> dict[str, Any]:
+def _candidate_metadata(outcome: TrainingOutcome, run_url: Callable[[str], str | None]) -> dict[str, Any]:
     """What a family's materialization shows: version, quality, speed, data, card, MLflow runs."""
     h = outcome.holdout
     links = {
@@ -199,6 +197,7 @@ def _candidate_metadata(
 
 
 @dg.asset(
+    name=MODEL_PROMOTION,
     deps=[*FRAUD_MODEL_KEYS.values(), TRAINING_TABLE],
     group_name="training",
     kinds={"mlflow"},

@@ -30,9 +30,9 @@ import polars as pl
 
 from mlops_assets.defs.training import registry
 from mlops_assets.defs.training.bootstrap import PairedComparison, paired_bootstrap
-from mlops_assets.defs.training.data import LABEL, TIMESTAMP, feature_matrix
+from mlops_assets.defs.training.data import feature_matrix
 from mlops_assets.defs.training.evaluation import EPS, evaluate, measure_latency
-from mlops_assets.domain import LABEL_MATURITY_DAYS
+from mlops_assets.domain import CUSTOMER_ID, EVENT_TIMESTAMP, IS_FRAUD, LABEL_MATURITY_DAYS
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -45,7 +45,7 @@ NO_FAIR_COMPARISON = "no_fair_comparison"
 ALREADY_CHAMPION = "already_champion"
 NO_CHALLENGER = "no_challenger"
 ROLLED_BACK = "rolled_back"
-CLUSTER_COLUMN = "customer_id"  # the bootstrap's resampling unit (see `bootstrap`)
+CLUSTER_COLUMN = CUSTOMER_ID  # the bootstrap's resampling unit (see `bootstrap`)
 
 
 class HoldoutTooSmallError(ValueError):
@@ -158,7 +158,7 @@ def window_days(window: str) -> int:
 def holdout_rows(dataset: pl.DataFrame, window: str) -> pl.DataFrame:
     """Rows of `dataset` in a `YYYY-MM-DD..YYYY-MM-DD` day window (inclusive), as tagged on a version."""
     lo, hi = parse_window(window)
-    day = pl.col(TIMESTAMP).dt.date()
+    day = pl.col(EVENT_TIMESTAMP).dt.date()
     return dataset.filter((day >= lo) & (day <= hi))
 
 
@@ -364,16 +364,16 @@ def holdout_scorer(
             frame = holdout_rows(dataset, window)
             return HoldoutRows(
                 window=window,
-                labels=frame.get_column(LABEL).cast(pl.Int8).to_numpy(),
+                labels=frame.get_column(IS_FRAUD).cast(pl.Int8).to_numpy(),
                 clusters=frame.get_column(CLUSTER_COLUMN).to_numpy(),
-                days=frame.get_column(TIMESTAMP).dt.date().n_unique(),
+                days=frame.get_column(EVENT_TIMESTAMP).dt.date().n_unique(),
             )
 
         def score(self, model_name: str, version: str, window: str) -> Scorecard:
             holdout = holdout_rows(dataset, window)
-            if holdout.get_column(LABEL).n_unique() < 2:
+            if holdout.get_column(IS_FRAUD).n_unique() < 2:
                 raise HoldoutTooSmallError(
-                    f"{window}: {holdout.height} rows, {int(holdout.get_column(LABEL).sum())} fraud; "
+                    f"{window}: {holdout.height} rows, {int(holdout.get_column(IS_FRAUD).sum())} fraud; "
                     "scoring needs both classes"
                 )
             model = registry.load_version(client, model_name, version)
@@ -475,8 +475,12 @@ def score_candidates(
     seen_until = last_seen_day(client, champion_mv)
     rows = comparison_rows(window, str(before), seen_until)
     compared = scorer.rows(rows.window) if rows.window is not None else None
-    if rows.window is None or compared is None or (
-        compared.days < policy.min_comparison_days or compared.positives < policy.min_comparison_positives
+    if (
+        rows.window is None
+        or compared is None
+        or (
+            compared.days < policy.min_comparison_days or compared.positives < policy.min_comparison_positives
+        )
     ):
         shortfall = (
             f"{rows.note}; no day of it is unseen by the champion"

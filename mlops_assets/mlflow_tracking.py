@@ -11,8 +11,11 @@ finds again) the run tagged with the Dagster run id and sets its tags. Why not `
 2. `mlflow_tracking` lets MLflow create the experiment, and with a SQLite store MLflow then writes
    artifacts into `./mlruns` of whatever directory the process runs in. Here the experiment is created
    first, with the configured artifact location.
-3. Only `fraud_model` requires this resource, so the registry-only steps (promotion, batch scoring)
-   open no empty run; they keep `MlflowClient` through the `mlflow` resource.
+3. Only the training step (`fraud_model`) requires this resource, so the registry-only steps (promotion,
+   batch scoring) open no empty run; they keep `MlflowClient` through the `mlflow` resource.
+
+It lives in the platform beside `MlflowResource` because it knows no stage: any step that logs to MLflow
+could require it.
 
 Known pitfalls, handled:
 
@@ -32,7 +35,7 @@ from urllib.parse import urlsplit
 import dagster as dg
 from pydantic import PrivateAttr
 
-from mlops_assets.defs.training.mlflow_resource import DEFAULT_EXPERIMENT, MlflowResource, redact_uri
+from mlops_assets.mlflow_resource import DEFAULT_EXPERIMENT, MlflowResource, redact_uri
 
 
 class MlflowTrackingResource(dg.ConfigurableResource):
