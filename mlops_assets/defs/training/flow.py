@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from mlops_assets.defs.training import registry
+from mlops_assets.defs.training.calibration import Calibration, fit_calibration
 from mlops_assets.defs.training.data import (
     SplitConfig,
     TimeSplit,
@@ -102,6 +103,7 @@ class FittedCandidate:
     validation: Evaluation
     latency: Latency
     partition_hashes: dict[str, str]
+    calibration: Calibration  # validation scores -> P(fraud), for label-free estimates in monitoring
     timings_s: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -148,6 +150,7 @@ def fit_candidate(
     trained = fit_family(family, split, features, params, fill_values)
     train_s = time.perf_counter() - start
     x_hold = feature_matrix(split.holdout, features)
+    validation_scores = trained.predict(feature_matrix(split.validation, features))
     return FittedCandidate(
         family=family,
         features=features,
@@ -155,9 +158,10 @@ def fit_candidate(
         split_config=split_config,
         trained=trained,
         holdout=evaluate(split.holdout, trained.predict(x_hold)),
-        validation=evaluate(split.validation, trained.predict(feature_matrix(split.validation, features))),
+        validation=evaluate(split.validation, validation_scores),
         latency=measure_latency(trained.predict, x_hold, single_rows=latency_rows),
         partition_hashes=partition_hashes(dataset),
+        calibration=fit_calibration(validation_scores, labels(split.validation)),
         timings_s={"train_s": train_s},
     )
 
@@ -226,6 +230,7 @@ def log_candidate(
         )
     mlflow.log_dict({"feature_service": feature_service, "features": list(features)}, "features.json")
     mlflow.log_dict({"partitions": hashes, "sha256": fitted.data_hash}, "training_partitions.json")
+    mlflow.log_text(fitted.calibration.to_json(), "calibration.json")
     x_example = feature_matrix(fitted.split.holdout.head(INPUT_EXAMPLE_ROWS), features)
     return registry.log_model(family, trained.model, x_example, features, feature_service)
 
@@ -273,6 +278,7 @@ def register_candidate(
         registry.FEATURE_SERVICE_TAG: feature_service,
         registry.FEATURES_TAG: json.dumps(list(fitted.features)),
         registry.THRESHOLD_TAG: f"{holdout.threshold_at_precision:.6f}",
+        registry.CALIBRATION_TAG: fitted.calibration.to_json(),
         "holdout_pr_auc": f"{holdout.pr_auc:.6f}",
         # The gate reads these: the holdout to judge on, and the days this version must not be judged on.
         registry.TRAIN_WINDOW_TAG: f"{windows['train'][0]}..{windows['train'][1]}",

@@ -38,6 +38,7 @@ FAMILY_TAG = "model_family"
 FEATURES_TAG = "features"
 FEATURE_SERVICE_TAG = "feature_service"
 THRESHOLD_TAG = "decision_threshold"
+CALIBRATION_TAG = "calibration"  # JSON breakpoints score -> P(fraud), fitted on the validation window
 # The day windows a version was trained, early-stopped and judged on ("YYYY-MM-DD..YYYY-MM-DD", inclusive).
 TRAIN_WINDOW_TAG = "train_window"
 VALIDATION_WINDOW_TAG = "validation_window"
