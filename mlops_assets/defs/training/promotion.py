@@ -33,6 +33,7 @@ from mlops_assets.defs.training.bootstrap import PairedComparison, paired_bootst
 from mlops_assets.defs.training.data import feature_matrix
 from mlops_assets.defs.training.evaluation import EPS, evaluate, measure_latency
 from mlops_assets.domain import CUSTOMER_ID, EVENT_TIMESTAMP, IS_FRAUD, LABEL_MATURITY_DAYS
+from mlops_assets.partitions import parse_day_window
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -143,21 +144,15 @@ class PromotionDecision:
         ]
 
 
-def parse_window(window: str) -> tuple[date, date]:
-    """First and last day of a `YYYY-MM-DD..YYYY-MM-DD` window (inclusive), as tagged on a version."""
-    lo, hi = (date.fromisoformat(part) for part in window.split(".."))
-    return lo, hi
-
-
 def window_days(window: str) -> int:
     """Number of days in a window, both ends included."""
-    lo, hi = parse_window(window)
+    lo, hi = parse_day_window(window)
     return (hi - lo).days + 1
 
 
 def holdout_rows(dataset: pl.DataFrame, window: str) -> pl.DataFrame:
     """Rows of `dataset` in a `YYYY-MM-DD..YYYY-MM-DD` day window (inclusive), as tagged on a version."""
-    lo, hi = parse_window(window)
+    lo, hi = parse_day_window(window)
     day = pl.col(EVENT_TIMESTAMP).dt.date()
     return dataset.filter((day >= lo) & (day <= hi))
 
@@ -170,18 +165,20 @@ def last_seen_day(client: MlflowClient, mv: ModelVersion) -> date | None:
     """
     from mlflow.exceptions import MlflowException
 
-    windows = [mv.tags.get(tag) for tag in (registry.TRAIN_WINDOW_TAG, registry.VALIDATION_WINDOW_TAG)]
-    if not any(windows) and mv.run_id:
+    tags: dict[str, str] = dict(mv.tags)
+    if (
+        not any(tags.get(t) for t in (registry.TRAIN_WINDOW_TAG, registry.VALIDATION_WINDOW_TAG))
+        and mv.run_id
+    ):
         try:
-            params = client.get_run(mv.run_id).data.params
+            tags = client.get_run(mv.run_id).data.params
         except MlflowException:
-            params = {}
-        windows = [params.get(registry.TRAIN_WINDOW_TAG), params.get(registry.VALIDATION_WINDOW_TAG)]
+            tags = {}
     try:
-        ends = [parse_window(window)[1] for window in windows if window]
+        window = registry.seen_window(tags)
     except ValueError:
         return None
-    return max(ends, default=None)
+    return None if window is None else window[1]
 
 
 @dataclass(frozen=True)
@@ -198,7 +195,7 @@ def comparison_rows(holdout_window: str, champion_version: str, seen_until: date
     A champion scored on days it was trained on looks better than it is; a champion trained on *newer*
     days than the holdout must not be compared there at all (it has seen those rows).
     """
-    lo, hi = parse_window(holdout_window)
+    lo, hi = parse_day_window(holdout_window)
     if seen_until is None:
         return ComparisonRows(
             holdout_window,
@@ -444,7 +441,7 @@ def score_candidates(
     # days has seen them and cannot be compared there.
     newest = max(eligible, key=lambda mv: int(mv.version))
     window = newest.tags.get(registry.HOLDOUT_WINDOW_TAG, "")
-    first_day = parse_window(window)[0]
+    first_day = parse_day_window(window)[0]
     cards: list[Scorecard] = []
     for mv in eligible:
         seen = last_seen_day(client, mv)
