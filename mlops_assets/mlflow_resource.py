@@ -14,13 +14,14 @@ Both keep dagster-mlflow's convention: the Dagster run id is the `dagster_run_id
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import dagster as dg
+
+from mlops_assets.services import redact_uri
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -32,11 +33,6 @@ CONNECT_TIMEOUT_S = 5
 
 class TrackingStoreUnavailableError(RuntimeError):
     """The MLflow tracking store cannot be reached; nothing was logged or registered."""
-
-
-def redact_uri(uri: str) -> str:
-    """The URI with any password replaced, safe for logs and error messages."""
-    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", uri)
 
 
 def _sqlite_path(uri: str) -> Path | None:
