@@ -7,7 +7,8 @@ sensors (ticked with `build_sensor_context`), MLflow on SQLite, files in a tempo
 1. History lands and is processed in one single-run backfill, as a new deployment loads it.
 2. The first model is trained on mature pre-drift days (30-59) and becomes champion (floors only).
 3. It scores days 46-73. Its realized PR AUC, from the labels once they arrive, falls by at least 30 %
-   from the pre-drift days to the post-drift days.
+   from the pre-drift days to the post-drift days; the label-free estimate beside it does not see that
+   (the documented limit of confidence-based estimation).
 4. The drift report judges days 60-73 twice: the morning after day 73, when no post-drift label is
    mature (performance is judged on the mature pre-drift days and passes; no retraining requested), and
    once they are mature (performance fails, the retraining sensor requests a run naming that check).
@@ -31,6 +32,7 @@ from mlops_assets.defs.automation.retraining import build_retraining_sensor, ret
 from mlops_assets.defs.features.assets import customer_features, merchant_features, training_dataset
 from mlops_assets.defs.ingestion.assets import raw_transactions
 from mlops_assets.defs.monitoring.assets import CHECK_KEYS, PERFORMANCE_CHECK, drift_report
+from mlops_assets.defs.monitoring.estimated_performance import estimated_performance
 from mlops_assets.defs.monitoring.predictions import batch_predictions
 from mlops_assets.defs.training.assets import fraud_model, model_promotion
 from mlops_assets.defs.training.evaluation import evaluate
@@ -94,6 +96,12 @@ def _realized_pr_auc(resources: dict, first: date, last: date) -> tuple[float, s
     return evaluate(scored, scored["score"].to_numpy()).pr_auc, set(scored["model_version"])
 
 
+def _markdown_rows(table: str) -> list[dict[str, str]]:
+    header, _, *rows = table.strip().splitlines()
+    names = [c.strip() for c in header.strip("|").split("|")]
+    return [dict(zip(names, (c.strip() for c in row.strip("|").split("|")), strict=True)) for row in rows]
+
+
 def _promotion_metadata(instance: dg.DagsterInstance, run_id: str) -> dict:
     (event,) = [
         e
@@ -149,13 +157,25 @@ def test_concept_drift_is_measured_retrained_and_recovered(
 
     # 3. It scores two weeks before and two weeks after the drift; realized PR AUC falls by >= 30 %.
     pre_first, post_last = DRIFT_DAY - timedelta(days=14), DRIFT_DAY + timedelta(days=13)
-    assert dg.materialize(
-        [batch_predictions], resources=resources, instance=instance, tags=_range(pre_first, post_last)
-    ).success
+    scored = dg.materialize(
+        [batch_predictions, estimated_performance],
+        resources=resources,
+        instance=instance,
+        tags=_range(pre_first, post_last),
+        # The label-free estimate, read as of a time when every label of these days has arrived.
+        run_config={"ops": {"estimated_performance": {"config": {"as_of": "2030-01-01T00:00:00+00:00"}}}},
+    )
+    assert scored.success
     before, versions = _realized_pr_auc(resources, pre_first, DRIFT_DAY - timedelta(days=1))
     after, _ = _realized_pr_auc(resources, DRIFT_DAY, post_last)
     assert versions == {champion_v1}
     assert after <= 0.7 * before, (before, after)
+    # The estimate cannot see concept drift: on post-drift days it stays far above the realized value.
+    (estimate_check,) = scored.get_asset_check_evaluations()
+    per_day = _markdown_rows(estimate_check.metadata["per_day"].value)
+    post = [r for r in per_day if date.fromisoformat(r["day"]) >= DRIFT_DAY]
+    gaps = [float(r["estimated_pr_auc"]) - float(r["realized_pr_auc"]) for r in post]
+    assert len(post) == 14 and sum(gaps) / len(gaps) > 0.1, post
 
     # 4. The drift report on the post-drift days, the morning after the last one: their labels are not
     # mature, so nothing asks for a retraining. Once labels are mature, the
