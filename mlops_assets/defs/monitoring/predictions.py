@@ -36,7 +36,7 @@ FLAG_COLUMN = "is_flagged"
 
 
 class BatchPredictionsConfig(dg.Config):
-    """Which registered model's champion scores (the other family's champion can be scored in shadow)."""
+    """Which registered model's champion scores: `fraud_detector`, the one the promotion gate maintains."""
 
     model_name: str = SERVING_MODEL
 

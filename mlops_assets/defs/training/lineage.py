@@ -13,12 +13,12 @@ from datetime import date
 from typing import Any
 
 from mlops_assets.defs.training import registry
-from mlops_assets.defs.training.models import LIGHTGBM, REGISTERED_MODEL_NAMES
+from mlops_assets.defs.training.models import REGISTERED_MODEL_NAME
 from mlops_assets.mlflow_resource import MlflowResource
 from mlops_assets.partitions import format_day_window, parse_day_window
 
 # The registered model whose champion scores transactions (batch predictions, monitoring).
-SERVING_MODEL = REGISTERED_MODEL_NAMES[LIGHTGBM]
+SERVING_MODEL = REGISTERED_MODEL_NAME
 BASELINE_METRIC = "holdout_pr_auc"
 
 ModelVersionKey = tuple[str, str]

@@ -84,16 +84,16 @@ def _tick(
 
 
 def _register_champion(mlflow: MlflowResource, windows: dict[str, str]) -> str:
-    """A `fraud_lightgbm` version tagged with its day windows as training tags them; made champion."""
+    """A `fraud_detector` version tagged with its day windows as training tags them; made champion."""
     client = mlflow.client()
     run = client.create_run(mlflow.experiment_id())
     client.set_terminated(run.info.run_id)
-    if not client.search_registered_models("name='fraud_lightgbm'"):
-        client.create_registered_model("fraud_lightgbm")
+    if not client.search_registered_models("name='fraud_detector'"):
+        client.create_registered_model("fraud_detector")
     version = client.create_model_version(
-        "fraud_lightgbm", f"runs:/{run.info.run_id}/model", run.info.run_id, tags=windows
+        "fraud_detector", f"runs:/{run.info.run_id}/model", run.info.run_id, tags=windows
     )
-    client.set_registered_model_alias("fraud_lightgbm", "champion", version.version)
+    client.set_registered_model_alias("fraud_detector", "champion", version.version)
     return str(version.version)
 
 
@@ -164,16 +164,16 @@ def test_either_stale_model_family_retrains(
 
 def test_decide_skips_until_a_mature_labelled_day_lies_beyond_the_champions_window() -> None:
     window_end = date(2025, 2, 10)
-    blocked = LabelState("fraud_lightgbm v1, 2025-01-01..2025-02-10", window_end, window_end, 16)
+    blocked = LabelState("fraud_detector v1, 2025-01-01..2025-02-10", window_end, window_end, 16)
     decision = decide_retraining([DRIFT], {}, [], None, NOW, timedelta(hours=12), blocked)
     assert decision.trigger is None
     assert decision.skip_reason == (
         "drift_report:feature_drift failed, but no labelled day is mature beyond the champion's training "
-        "window (fraud_lightgbm v1, 2025-01-01..2025-02-10): the newest mature day is 2025-02-10; "
+        "window (fraud_detector v1, 2025-01-01..2025-02-10): the newest mature day is 2025-02-10; "
         "2025-02-11's fraud labels have had 16 days to arrive at 2025-02-28T00:00:00+00:00, and a "
         "retraining before then would train on the champion's own data"
     )
-    ready = LabelState("fraud_lightgbm v1", window_end, window_end + timedelta(days=1), 16)
+    ready = LabelState("fraud_detector v1", window_end, window_end + timedelta(days=1), 16)
     assert decide_retraining([DRIFT], {}, [], None, NOW, timedelta(hours=12), ready).trigger == DRIFT
 
 
