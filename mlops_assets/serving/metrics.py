@@ -1,0 +1,61 @@
+"""The service's Prometheus metrics, in a registry of their own (one per service instance).
+
+`prometheus_client` is imported before Feast (which sets `PROMETHEUS_MULTIPROCESS_DIR` when imported),
+so the values live in process memory; the app module imports this one first.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Fine buckets below 10 ms: the latency target is a p99 of 10 ms.
+LATENCY_BUCKETS = (0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class ServiceMetrics:
+    """Request count and latency, the served model versions, shadow and reload outcomes."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "mlops_serve_requests",
+            "HTTP requests by endpoint and status",
+            ["endpoint", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "mlops_serve_request_latency_seconds",
+            "Time to answer a scoring request (server side)",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.model_info = Gauge(
+            "mlops_serve_model_info",
+            "1 for each registered version that serves (role: champion, challenger)",
+            ["role", "model", "version"],
+            registry=self.registry,
+        )
+        self.shadow_errors = Counter(
+            "mlops_serve_shadow_errors",
+            "Challenger scorings that failed or were skipped",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.reloads = Counter(
+            "mlops_serve_model_reloads",
+            "Times what serves changed after an alias moved",
+            registry=self.registry,
+        )
+        self.cold_starts = Counter(
+            "mlops_serve_cold_starts",
+            "Transactions of an entity without state (customer, merchant)",
+            ["entity"],
+            registry=self.registry,
+        )
+        self.dependency_errors = Counter(
+            "mlops_serve_dependency_errors",
+            "Failed or timed-out dependency calls",
+            ["service"],
+            registry=self.registry,
+        )
