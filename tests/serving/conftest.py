@@ -99,7 +99,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
             ([customer_features, merchant_features], SERVED_DAY),
             ([online_features], SERVED_DAY - timedelta(days=1)),
         ):
-            result = dg.materialize(assets, resources=resources, instance=instance, tags=range_tags(START, last))
+            result = dg.materialize(
+                assets, resources=resources, instance=instance, tags=range_tags(START, last)
+            )
             assert result.success
         champion = train(resources, MODEL, num_leaves=7)
         resources["mlflow"].client().set_registered_model_alias(MODEL, registry.CHAMPION, champion)
