@@ -27,14 +27,12 @@ REQUEST_ID_HEADER = "X-Request-ID"
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     # FastAPI's errors carry the input and a docs URL; keep what a client needs: where, which rule, why.
-    return [
-        {
-            "field": ".".join(str(p) for p in error["loc"] if p != "body") or "body",
-            "rule": error["type"],
-            "message": error["msg"],
-        }
-        for error in exc.errors()
-    ]
+    errors = []
+    for error in exc.errors():
+        path = [str(p) for p in error["loc"] if p != "body"]
+        field = "body" if error["type"] == "json_invalid" or not path else ".".join(path)
+        errors.append({"field": field, "rule": error["type"], "message": error["msg"]})
+    return errors
 
 
 def create_app(service: ScoringService, manage_lifecycle: bool = True) -> FastAPI:

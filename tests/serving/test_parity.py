@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import polars as pl
-from conftest import SERVED_DAY, START, request_body
+from serving_world import SERVED_DAY, START, request_body
 
 from mlops_assets.defs.features.catalog import MODEL_FEATURES
 from mlops_assets.defs.serving.parity import feature_parity, score_parity
@@ -15,7 +15,7 @@ from mlops_assets.serving.log import read_log_day
 def test_replayed_day_matches_batch_predictions(world, serve, tmp_path):
     """The online store holds the day before; the day's transactions arrive in time order over HTTP."""
     day = world.served.sort("event_timestamp", "transaction_id")
-    with serve() as (url, service), httpx.Client(base_url=url, timeout=30) as client:
+    with serve() as (url, _service), httpx.Client(base_url=url, timeout=30) as client:
         for row in day.iter_rows(named=True):
             response = client.post("/score", json=request_body(row))
             assert response.status_code == 200, response.text
