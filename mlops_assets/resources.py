@@ -141,6 +141,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "reports": ReportsResource(root=str(settings.reports_dir)),
         "feast": _feast_resource(settings),
         "mlflow": _mlflow_resource(settings),
+        "prediction_log": _prediction_log_resource(settings),
     }
 
 
@@ -164,3 +165,10 @@ def _feast_resource(settings: Settings) -> dg.ConfigurableResource:
         lakehouse_dir=str(settings.lakehouse_dir),
         redis_url=settings.redis_url,
     )
+
+
+def _prediction_log_resource(settings: Settings) -> dg.ConfigurableResource:
+    # Imported here: the prediction log belongs to the serving stage that writes and reads it.
+    from mlops_assets.defs.serving.resources import PredictionLogResource
+
+    return PredictionLogResource(root=str(settings.prediction_log_dir))
