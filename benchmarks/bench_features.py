@@ -28,7 +28,7 @@ import polars as pl
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from mlops_assets.defs.features.catalog import (  # noqa: E402
+from mlops_assets.feature_catalog import (  # noqa: E402
     CUSTOMER_FEATURES,
     FEATURE_SERVICE_NAME,
     MERCHANT_FEATURES,
@@ -238,7 +238,7 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
 
 
 def bench_feast(lakehouse: Path, feast_dir: Path, redis_url: str | None, offline_rows: int) -> list[dict]:
-    from mlops_assets.defs.features.feast_resource import FeastResource
+    from mlops_assets.feast_resource import FeastResource
 
     customers = (
         pl.scan_parquet(lakehouse / CUSTOMER_TABLE / "*" / "*.parquet")

@@ -37,7 +37,7 @@ import polars as pl
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from mlops_assets.defs.features.catalog import (  # noqa: E402
+from mlops_assets.feature_catalog import (  # noqa: E402
     FEATURE_FILL_VALUES,
     FEATURE_SERVICE_NAME,
     MODEL_FEATURES,
@@ -128,10 +128,10 @@ def main() -> None:
     from mlops_assets.defs.training.evaluation import evaluate, measure_latency
     from mlops_assets.defs.training.flow import train_and_register
     from mlops_assets.defs.training.lightgbm_model import LightGBMParams
-    from mlops_assets.defs.training.mlflow_resource import MlflowResource
     from mlops_assets.defs.training.models import REGISTERED_MODEL_NAMES
     from mlops_assets.defs.training.promotion import PromotionPolicy, holdout_scorer, promote_challenger
     from mlops_assets.defs.training.torch_model import TorchParams
+    from mlops_assets.mlflow_resource import MlflowResource
 
     total_rows = args.train_rows * DAYS // (DAYS - VALIDATION_DAYS - HOLDOUT_DAYS)
     dataset, build_s = build_dataset(total_rows)

@@ -14,7 +14,6 @@ recent events plus the request. See the `online_features` asset for the full lis
 Historical retrieval (`get_historical_features`) as of a transaction's own time does give training rows.
 """
 
-import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,7 +21,8 @@ from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueT
 from feast.data_format import ParquetFormat
 from feast.types import Float64, String
 
-from mlops_assets.defs.features.catalog import (
+from mlops_assets.domain import CUSTOMER_ID, EVENT_TIMESTAMP, MERCHANT_ID
+from mlops_assets.feature_catalog import (
     CUSTOMER_ENTITY,
     CUSTOMER_FEATURE_VIEW,
     CUSTOMER_FEATURES,
@@ -31,6 +31,8 @@ from mlops_assets.defs.features.catalog import (
     MERCHANT_FEATURE_VIEW,
     MERCHANT_FEATURES,
 )
+from mlops_assets.lakehouse import table_glob
+from mlops_assets.settings import Settings
 
 # Every customer window is at most 30 days long: a row older than that describes a customer that has
 # since gone quiet, and Feast's historical retrieval should not carry it forward.
@@ -47,9 +49,9 @@ def _source(lakehouse_dir: Path, table: str) -> FileSource:
     # A glob over the Hive partitions: the duckdb offline store reads them in place, no copy.
     return FileSource(
         name=f"{table}_source",
-        path=(lakehouse_dir / table / "date=*" / "*.parquet").as_posix(),
+        path=table_glob(lakehouse_dir, table).as_posix(),
         file_format=ParquetFormat(),
-        timestamp_field="event_timestamp",
+        timestamp_field=EVENT_TIMESTAMP,
         description=f"lakehouse/{table}: one row per transaction, features as of its event time",
     )
 
@@ -78,12 +80,12 @@ def build_objects(lakehouse_dir: Path) -> dict[str, object]:
     """The Feast objects, reading the offline tables under `lakehouse_dir`, by name."""
     customer = Entity(
         name=CUSTOMER_ENTITY,
-        join_keys=["customer_id"],
+        join_keys=[CUSTOMER_ID],
         value_type=ValueType.STRING,
         description="Card holder",
     )
     merchant = Entity(
-        name=MERCHANT_ENTITY, join_keys=["merchant_id"], value_type=ValueType.STRING, description="Merchant"
+        name=MERCHANT_ENTITY, join_keys=[MERCHANT_ID], value_type=ValueType.STRING, description="Merchant"
     )
     customer_view = _view(
         CUSTOMER_FEATURE_VIEW,
@@ -116,9 +118,7 @@ def build_objects(lakehouse_dir: Path) -> dict[str, object]:
 
 
 # For the Feast CLI, which collects module-level objects.
-_objects = build_objects(
-    Path(os.environ.get("MLOPS_DATA_DIR", Path(__file__).resolve().parent.parent / ".mlops")) / "lakehouse"
-)
+_objects = build_objects(Settings.from_env().lakehouse_dir)
 customer = _objects["customer"]
 merchant = _objects["merchant"]
 customer_features_view = _objects["customer_features_view"]

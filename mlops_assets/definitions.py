@@ -21,7 +21,7 @@ preflight(settings)
 # assets stay plain and the policy reads as one table (defs/automation/policies.py).
 defs = apply_automation(
     dg.Definitions.merge(
-        dg.load_from_defs_folder(project_root=Path(__file__).resolve().parent.parent),
+        dg.load_from_defs_folder(path_within_project=Path(__file__).resolve().parent),
         dg.Definitions(resources=build_resources(settings), executor=executor_from_env()),
     )
 )

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import polars as pl
 
+from mlops_assets.lakehouse import existing_days
 from mlops_assets.settings import Settings
 from mlops_assets.simulator import SimulationConfig, write_days
 
@@ -102,7 +103,7 @@ def print_summary(defs: dg.Definitions, settings: Settings) -> None:
     print(f"\nLakehouse tables under {settings.lakehouse_dir}:")
     for table in sorted(p for p in settings.lakehouse_dir.iterdir() if p.is_dir()):
         files = sorted(table.rglob("*.parquet"))
-        partitions = sum(1 for f in files if f.parent.name.startswith("date="))
+        partitions = len(existing_days(settings.lakehouse_dir, table.name))
         rows = pl.scan_parquet(files).select(pl.len()).collect().item() if files else 0
         layout = f"{partitions} partitions" if partitions else "unpartitioned"
         print(f"  {table.name:<26} {layout:>15}  {rows:>9} rows")

@@ -29,32 +29,43 @@ DEVICES: Final[tuple[str, ...]] = ("mobile_app", "web", "pos_chip", "pos_contact
 HOME_COUNTRY: Final[str] = "DE"
 COUNTRY_CODE_PATTERN: Final[str] = r"^[A-Z]{2}$"
 
-# The landing-file contract: every raw file must carry exactly these columns.
+# The landing-file contract: every raw file must carry exactly these columns. Each name is spelled once,
+# here; every stage, the simulator and the Feast repo import the constant.
+TRANSACTION_ID: Final[str] = "transaction_id"
+EVENT_TIMESTAMP: Final[str] = "event_timestamp"
+CUSTOMER_ID: Final[str] = "customer_id"
+MERCHANT_ID: Final[str] = "merchant_id"
+MERCHANT_CATEGORY: Final[str] = "merchant_category"
+COUNTRY: Final[str] = "country"
+DEVICE: Final[str] = "device"
+AMOUNT_EUR: Final[str] = "amount_eur"
+IS_FRAUD: Final[str] = "is_fraud"
+LABEL_AVAILABLE_AT: Final[str] = "label_available_at"
 TRANSACTION_COLUMNS: Final[tuple[str, ...]] = (
-    "transaction_id",
-    "event_timestamp",
-    "customer_id",
-    "merchant_id",
-    "merchant_category",
-    "country",
-    "device",
-    "amount_eur",
-    "is_fraud",
-    "label_available_at",
+    TRANSACTION_ID,
+    EVENT_TIMESTAMP,
+    CUSTOMER_ID,
+    MERCHANT_ID,
+    MERCHANT_CATEGORY,
+    COUNTRY,
+    DEVICE,
+    AMOUNT_EUR,
+    IS_FRAUD,
+    LABEL_AVAILABLE_AT,
 )
 
 # The contract's types. Landing files in other types are coerced value by value (see ingestion).
 TRANSACTION_DTYPES: Final[dict[str, pl.DataType]] = {
-    "transaction_id": pl.String(),
-    "event_timestamp": pl.Datetime("us", "UTC"),
-    "customer_id": pl.String(),
-    "merchant_id": pl.String(),
-    "merchant_category": pl.String(),
-    "country": pl.String(),
-    "device": pl.String(),
-    "amount_eur": pl.Float64(),
-    "is_fraud": pl.Int8(),
-    "label_available_at": pl.Datetime("us", "UTC"),
+    TRANSACTION_ID: pl.String(),
+    EVENT_TIMESTAMP: pl.Datetime("us", "UTC"),
+    CUSTOMER_ID: pl.String(),
+    MERCHANT_ID: pl.String(),
+    MERCHANT_CATEGORY: pl.String(),
+    COUNTRY: pl.String(),
+    DEVICE: pl.String(),
+    AMOUNT_EUR: pl.Float64(),
+    IS_FRAUD: pl.Int8(),
+    LABEL_AVAILABLE_AT: pl.Datetime("us", "UTC"),
 }
 
 # Set by ingestion when a value could not be read as its contract type (e.g. "abc" in a CSV amount

@@ -16,11 +16,28 @@ from pathlib import Path
 import polars as pl
 
 PARTITION_FILE = "part-0.parquet"
+# The Hive partition column: the folder `date=YYYY-MM-DD` becomes a `date` column for DuckDB and polars.
+PARTITION_COLUMN = "date"
+_PARTITION_PREFIX = f"{PARTITION_COLUMN}="
 
 
 def partition_dir(root: Path, table: str, day: date) -> Path:
     """The folder of one daily partition of `table`."""
-    return root / table / f"date={day.isoformat()}"
+    return root / table / f"{_PARTITION_PREFIX}{day.isoformat()}"
+
+
+def table_glob(root: Path, table: str) -> Path:
+    """A glob over every partition file of `table` (for DuckDB views and Feast's FileSource)."""
+    return root / table / f"{_PARTITION_PREFIX}*" / "*.parquet"
+
+
+def partitioned_tables(root: Path) -> list[str]:
+    """Tables under `root` with at least one partition file, in name order."""
+    if not root.exists():
+        return []
+    return sorted(
+        p.name for p in root.iterdir() if p.is_dir() and any(p.glob(f"{_PARTITION_PREFIX}*/*.parquet"))
+    )
 
 
 def partition_path(root: Path, table: str, day: date) -> Path:
@@ -59,14 +76,34 @@ def days_between(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days)]
 
 
-def existing_partitions(root: Path, table: str, days: Iterable[date]) -> list[Path]:
-    """Partition files of `table` that exist for the given days, in day order."""
-    return [p for p in (partition_path(root, table, d) for d in days) if p.exists()]
+def existing_days(root: Path, table: str, days: Iterable[date] | None = None) -> list[date]:
+    """The days, in order, that have a partition file of `table`: among `days`, or all of them if None."""
+    if days is not None:
+        return [d for d in days if partition_path(root, table, d).exists()]
+    folder = root / table
+    if not folder.exists():
+        return []
+    return sorted(
+        date.fromisoformat(p.parent.name.removeprefix(_PARTITION_PREFIX))
+        for p in folder.glob(f"{_PARTITION_PREFIX}*/{PARTITION_FILE}")
+    )
+
+
+def missing_partitions_error(root: Path, table: str, days: list[date]) -> FileNotFoundError | None:
+    """An error naming the first of `days` without a partition of `table` (and how many), or None."""
+    missing = [d for d in days if not partition_path(root, table, d).exists()]
+    if not missing:
+        return None
+    return FileNotFoundError(
+        f"partition {missing[0].isoformat()}: table {table} has no file at "
+        f"{partition_path(root, table, missing[0])} "
+        f"({len(missing)} of {len(days)} days missing); materialize {table} for these partitions first"
+    )
 
 
 def scan_days(root: Path, table: str, days: Iterable[date]) -> pl.LazyFrame | None:
     """Lazily scan the partitions of `table` that exist for `days`; None when none exist."""
-    files = existing_partitions(root, table, days)
-    if not files:
+    present = existing_days(root, table, days)
+    if not present:
         return None
-    return pl.scan_parquet(files)
+    return pl.scan_parquet([partition_path(root, table, d) for d in present])

@@ -32,25 +32,24 @@ import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
+import dagster as dg
 import yaml
 
+from mlops_assets.services import (
+    POSTGRES_SCHEMES,
+    Service,
+    postgres_service_from_url,
+    redis_service_from_url,
+)
 from mlops_assets.settings import Settings
 
 DEFAULT_TIMEOUT_S = 3.0
 PRODUCTION_PROFILE = "production"
-DAGSTER_PG_VARIABLES = (
-    "DAGSTER_PG_HOST",
-    "DAGSTER_PG_PORT",
-    "DAGSTER_PG_USER",
-    "DAGSTER_PG_PASSWORD",
-    "DAGSTER_PG_DB",
-)
-POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
 class ServiceUnavailableError(RuntimeError):
@@ -59,25 +58,6 @@ class ServiceUnavailableError(RuntimeError):
 
 class ConfigFileError(ValueError):
     """A configuration file is malformed or has unknown or missing keys; the message names file and key."""
-
-
-@dataclass(frozen=True)
-class Service:
-    """A service the production profile needs, with what is needed to reach it.
-
-    ``address`` is ``host:port`` (no credentials), safe to print in errors and logs.
-    """
-
-    name: str
-    kind: str  # "postgres" or "redis"
-    host: str
-    port: int
-    connect_kwargs: Mapping[str, Any] = field(default_factory=dict, repr=False)
-
-    @property
-    def address(self) -> str:
-        """``host:port``, for messages."""
-        return f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -96,83 +76,6 @@ class ServiceCheck:
 
 
 # --- which services the environment asks for ---------------------------------------------------------
-
-
-def postgres_service_from_url(name: str, url: str) -> Service:
-    """A PostgreSQL service from a SQLAlchemy/libpq URL (``postgresql+psycopg2://u:p@h:5432/db``)."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.split("+", 1)[0]
-    if scheme not in POSTGRES_SCHEMES:
-        raise ValueError(f"{name}: expected a postgresql:// URL, got scheme {parts.scheme!r}")
-    host = parts.hostname or "localhost"
-    port = parts.port or 5432
-    kwargs: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "dbname": unquote(parts.path.lstrip("/")) or "postgres",
-    }
-    if parts.username:
-        kwargs["user"] = unquote(parts.username)
-    if parts.password:
-        kwargs["password"] = unquote(parts.password)
-    return Service(name=name, kind="postgres", host=host, port=port, connect_kwargs=kwargs)
-
-
-def redis_service_from_url(name: str, url: str) -> Service:
-    """A Redis service from ``redis[s]://[[user]:password@]host:port[/db]`` or Feast's ``host:port,k=v``.
-
-    Both forms yield the same broken-out ``connect_kwargs`` (``host``, ``port`` and, when given, ``db``,
-    ``username``, ``password`` percent-decoded, ``ssl``), so a caller that needs Feast's connection string
-    reads them instead of parsing the URL again; the URL form also keeps ``url`` for redis-py's own parser.
-    ``name`` (e.g. ``"MLOPS_REDIS_URL"``) names the value in errors, which never include a password.
-    """
-    kwargs: dict[str, Any]
-    if "://" in url:
-        parts = urlsplit(url)
-        try:
-            port = parts.port or 6379
-            db_text = parts.path.strip("/")
-            db = int(db_text) if db_text else None
-        except ValueError as exc:
-            raise ValueError(
-                f"{name}: expected redis://host:port/db, got a bad port or database number in "
-                f"{parts.scheme}://{parts.hostname}{parts.path} ({exc})"
-            ) from exc
-        host = parts.hostname or "localhost"
-        kwargs = {"url": url, "host": host, "port": port}
-        if db is not None:
-            kwargs["db"] = db
-        if parts.username:
-            kwargs["username"] = unquote(parts.username)
-        if parts.password:
-            kwargs["password"] = unquote(parts.password)
-        if parts.scheme == "rediss":
-            kwargs["ssl"] = True
-    else:
-        # Feast's redis online store form: "host:port,password=...,ssl=true,db=0". Feast reads further
-        # "host:port" parts as cluster nodes; the first one is the address checked here.
-        first, *options = url.split(",")
-        host_text, _, port_text = first.strip().rpartition(":") if ":" in first else (first, "", "")
-        host = host_text.strip().strip("[]") or "localhost"
-        try:
-            port = int(port_text or 6379)
-            kwargs = {"host": host, "port": port}
-            for option in options:
-                key, _, value = option.partition("=")
-                key, value = key.strip(), value.strip()
-                if key == "password":
-                    kwargs["password"] = value
-                elif key == "username":
-                    kwargs["username"] = value
-                elif key == "db":
-                    kwargs["db"] = int(value)
-                elif key == "ssl":
-                    kwargs["ssl"] = value.lower() == "true"
-        except ValueError as exc:
-            raise ValueError(
-                f"{name}: expected host:port[,db=N,password=...], got a bad port or db at {host} ({exc})"
-            ) from exc
-    return Service(name=name, kind="redis", host=host, port=port, connect_kwargs=kwargs)
 
 
 def dagster_postgres_service(env: Mapping[str, str]) -> Service | None:
@@ -377,6 +280,8 @@ def _env_references(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[st
 
 def _dagster_error_lines(path: Path, errors: list[Any]) -> list[str]:
     """One ``file: key a.b.c: problem`` line per Dagster config evaluation error."""
+    # Private on purpose: Dagster exports no public type for config evaluation errors' details, and these
+    # are what tell "unknown key" from "missing key"; `dg.DagsterInvalidConfigError.errors` holds them.
     from dagster._config.errors import (
         DagsterEvaluationErrorReason,
         FieldNotDefinedErrorData,
@@ -417,14 +322,15 @@ def validate_dagster_yaml(path: Path | str, check_env: bool = True) -> dict[str,
     starts), a missing required key, and, with ``check_env``, every ``{env: VAR}`` whose variable is
     unset (Dagster only resolves those when the instance is created, as a bare "variable not set").
     """
-    from dagster._core.errors import DagsterInvalidConfigError
+    # Private on purpose: Dagster has no public validator for dagster.yaml; this is the function the
+    # instance itself loads the file with, so the check can never disagree with what Dagster accepts.
     from dagster._core.instance.config import dagster_instance_config
 
     path = Path(path).resolve()
     data = _read_yaml_mapping(path)
     try:
         dagster_instance_config(str(path.parent), config_filename=path.name)
-    except DagsterInvalidConfigError as exc:
+    except dg.DagsterInvalidConfigError as exc:
         lines = _dagster_error_lines(path, list(exc.errors)) or [f"{path}: {_one_line(str(exc))}"]
         raise ConfigFileError("invalid Dagster instance config:\n  " + "\n  ".join(lines)) from exc
     if check_env:

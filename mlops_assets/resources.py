@@ -14,7 +14,9 @@ import duckdb
 import polars as pl
 
 from mlops_assets import lakehouse
-from mlops_assets.settings import Settings
+from mlops_assets.feast_resource import FeastResource
+from mlops_assets.mlflow_resource import MlflowResource
+from mlops_assets.settings import REPO_ROOT, Settings
 
 
 class LakehouseResource(dg.ConfigurableResource):
@@ -72,6 +74,17 @@ class LakehouseResource(dg.ConfigurableResource):
             raise FileNotFoundError(f"table {table} has no file at {path}; materialize {table} first")
         return pl.read_parquet(path)
 
+    def existing_days(self, table: str, start: date | None = None, end: date | None = None) -> list[date]:
+        """Days with a partition of `table`: in [start, end) when given, else every day on disk."""
+        days = None if start is None or end is None else lakehouse.days_between(start, end)
+        return lakehouse.existing_days(self.root_path, table, days)
+
+    def require_partitions(self, table: str, days: list[date]) -> None:
+        """Raise naming the first missing partition of `table` among `days`, and how many are missing."""
+        error = lakehouse.missing_partitions_error(self.root_path, table, days)
+        if error is not None:
+            raise error
+
     def scan_range(self, table: str, start: date, end: date) -> pl.LazyFrame | None:
         """Lazily scan the partitions of `table` in [start, end) that exist; None when none do."""
         return lakehouse.scan_days(self.root_path, table, lakehouse.days_between(start, end))
@@ -88,18 +101,22 @@ class LandingZoneResource(dg.ConfigurableResource):
         return Path(self.root)
 
 
-class DuckDBLakehouseResource(dg.ConfigurableResource):
-    """DuckDB views over the lakehouse tables, for analysts and SQL-shaped logic.
+class PredictionLogResource(dg.ConfigurableResource):
+    """The scoring service's prediction log: `<root>/<YYYY-MM-DD>/<batch>.parquet`, files only added.
 
-    Each connection is in-memory and the views read the Parquet files in place, so there is no copy
-    and no database file whose write lock would block a notebook while a run writes.
+    The service writes it (`serving.log`), the `serving_log` asset reads it; this handle only knows the
+    layout, the serving stage knows the schema.
     """
 
-    lakehouse_root: str
+    root: str
 
-    def connect(self) -> duckdb.DuckDBPyConnection:
-        """A fresh in-memory connection with one view per lakehouse table."""
-        return connect_lakehouse(Path(self.lakehouse_root))
+    def day_dir(self, day: date) -> Path:
+        """The folder of one day's batch files."""
+        return Path(self.root) / day.isoformat()
+
+    def day_files(self, day: date) -> list[Path]:
+        """The day's batch files, in the order they were written."""
+        return sorted(self.day_dir(day).glob("*.parquet"))
 
 
 def connect_lakehouse(root: Path) -> duckdb.DuckDBPyConnection:
@@ -108,15 +125,12 @@ def connect_lakehouse(root: Path) -> duckdb.DuckDBPyConnection:
     A plain function as well as a resource, so notebooks can call it without Dagster.
     """
     con = duckdb.connect(":memory:")
-    if root.exists():
-        for table_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-            if not any(table_dir.glob("date=*/*.parquet")):
-                continue
-            pattern = (table_dir / "date=*" / "*.parquet").as_posix().replace("'", "''")
-            con.execute(
-                f'CREATE VIEW "{table_dir.name}" AS SELECT * FROM '
-                f"read_parquet('{pattern}', hive_partitioning = true, union_by_name = true)"
-            )
+    for table in lakehouse.partitioned_tables(root):
+        pattern = lakehouse.table_glob(root, table).as_posix().replace("'", "''")
+        con.execute(
+            f'CREATE VIEW "{table}" AS SELECT * FROM '
+            f"read_parquet('{pattern}', hive_partitioning = true, union_by_name = true)"
+        )
     return con
 
 
@@ -137,17 +151,15 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     return {
         "landing": LandingZoneResource(root=str(settings.landing_dir)),
         "lakehouse": LakehouseResource(root=str(settings.lakehouse_dir)),
-        "duckdb": DuckDBLakehouseResource(lakehouse_root=str(settings.lakehouse_dir)),
         "reports": ReportsResource(root=str(settings.reports_dir)),
         "feast": _feast_resource(settings),
         "mlflow": _mlflow_resource(settings),
-        "prediction_log": _prediction_log_resource(settings),
+        "prediction_log": PredictionLogResource(root=str(settings.prediction_log_dir)),
     }
 
 
 def _mlflow_resource(settings: Settings) -> dg.ConfigurableResource:
     # Imported here: the MLflow resource lives with the training stage (see why it is not dagster-mlflow's).
-    from mlops_assets.defs.training.mlflow_resource import MlflowResource
 
     return MlflowResource(
         tracking_uri=settings.mlflow_tracking_uri, artifact_root=str(settings.mlflow_artifact_root)
@@ -156,8 +168,6 @@ def _mlflow_resource(settings: Settings) -> dg.ConfigurableResource:
 
 def _feast_resource(settings: Settings) -> dg.ConfigurableResource:
     # Imported here: the Feast resource lives with the feature stage that owns the feature repo.
-    from mlops_assets.defs.features.feast_resource import FeastResource
-    from mlops_assets.settings import REPO_ROOT
 
     return FeastResource(
         repo_path=str(REPO_ROOT / "feature_repo"),
@@ -165,10 +175,3 @@ def _feast_resource(settings: Settings) -> dg.ConfigurableResource:
         lakehouse_dir=str(settings.lakehouse_dir),
         redis_url=settings.redis_url,
     )
-
-
-def _prediction_log_resource(settings: Settings) -> dg.ConfigurableResource:
-    # Imported here: the prediction log belongs to the serving stage that writes and reads it.
-    from mlops_assets.defs.serving.resources import PredictionLogResource
-
-    return PredictionLogResource(root=str(settings.prediction_log_dir))

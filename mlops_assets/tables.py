@@ -1,6 +1,8 @@
-"""Lakehouse table names: one place, so a rename cannot leave a reader behind.
+"""Asset names: one place, so a rename cannot leave a reader (or an automation rule) behind.
 
-Each name is both the asset key and the folder under `$MLOPS_DATA_DIR/lakehouse/`.
+Each table name is both the asset key and the folder under `$MLOPS_DATA_DIR/lakehouse/`; the other names
+are the keys of the assets that are not tables. Stages name their assets with these constants and
+automation selects by them, so no key is ever typed twice as a string.
 """
 
 from typing import Final
@@ -14,3 +16,9 @@ TRAINING_TABLE: Final = "training_dataset"
 PREDICTIONS_TABLE: Final = "batch_predictions"
 SERVING_LOG_TABLE: Final = "serving_log"
 SHADOW_COMPARISON_TABLE: Final = "shadow_comparison"
+
+ONLINE_FEATURES: Final = "online_features"
+# A multi-asset with one key per model family: `fraud_model/<family>`.
+FRAUD_MODEL: Final = "fraud_model"
+MODEL_PROMOTION: Final = "model_promotion"
+DRIFT_REPORT: Final = "drift_report"

@@ -9,13 +9,14 @@ from shared_fixtures import land_days
 
 from mlops_assets.defs.ingestion.assets import raw_transactions
 from mlops_assets.defs.validation.assets import validated_and_quarantined_transactions
+from mlops_assets.resources import connect_lakehouse
 
 
 def test_views_read_the_partitions_in_place_and_see_rewrites(settings, resources, instance) -> None:
     land_days(settings, date(2026, 1, 1), 2, rows_per_day=100)
     assets = [raw_transactions, validated_and_quarantined_transactions]
     dg.materialize(assets, resources=resources, instance=instance, partition_key="2026-01-01")
-    con = resources["duckdb"].connect()
+    con = connect_lakehouse(settings.lakehouse_dir)
     assert con.sql("SELECT count(*) FROM validated_transactions").fetchall() == [(100,)]
     # A run writes while the analyst's connection stays open: no lock, and the view sees new partitions.
     dg.materialize(assets, resources=resources, instance=instance, partition_key="2026-01-02")

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TypeVar
 
-from mlops_assets.defs.training.mlflow_resource import redact_uri
+from mlops_assets.mlflow_resource import redact_uri
 
 T = TypeVar("T")
 

@@ -23,8 +23,9 @@ from typing import Any, Final
 
 import polars as pl
 
-from mlops_assets.defs.features.catalog import CUSTOMER_FEATURES, MERCHANT_FEATURES, MODEL_FEATURES
 from mlops_assets.defs.features.compute import compute_customer_features, compute_merchant_features
+from mlops_assets.domain import MERCHANT_ID, TRANSACTION_ID
+from mlops_assets.feature_catalog import CUSTOMER_FEATURES, MERCHANT_FEATURES, MODEL_FEATURES
 from mlops_assets.serving.state import EntityState
 
 ONLINE_STATE_FEATURES: Final[tuple[str, ...]] = ("merch_labeled_count_30d", "merch_fraud_rate_30d")
@@ -48,29 +49,29 @@ def compute_request_features(
     customers, merchants = pl.collect_all(
         [compute_customer_features(customer_events), compute_merchant_features(merchant_events)]
     )
-    ids = pl.DataFrame({"transaction_id": [tx["transaction_id"] for tx in transactions]})
+    ids = pl.DataFrame({TRANSACTION_ID: [tx[TRANSACTION_ID] for tx in transactions]})
     online = pl.DataFrame(
         [
-            {"merchant_id": m, **{f: _online_value(merchant_state.get(m), f) for f in ONLINE_STATE_FEATURES}}
-            for m in {tx["merchant_id"] for tx in transactions}
+            {MERCHANT_ID: m, **{f: _online_value(merchant_state.get(m), f) for f in ONLINE_STATE_FEATURES}}
+            for m in {tx[MERCHANT_ID] for tx in transactions}
         ],
-        schema={"merchant_id": pl.String, **dict.fromkeys(ONLINE_STATE_FEATURES, pl.Float64)},
+        schema={MERCHANT_ID: pl.String, **dict.fromkeys(ONLINE_STATE_FEATURES, pl.Float64)},
     )
     return (
         ids.join(
-            customers.select("transaction_id", *CUSTOMER_FEATURES),
-            on="transaction_id",
+            customers.select(TRANSACTION_ID, *CUSTOMER_FEATURES),
+            on=TRANSACTION_ID,
             how="left",
             maintain_order="left",
         )
         .join(
-            merchants.select("transaction_id", "merchant_id", *_VOLUME_FEATURES),
-            on="transaction_id",
+            merchants.select(TRANSACTION_ID, MERCHANT_ID, *_VOLUME_FEATURES),
+            on=TRANSACTION_ID,
             how="left",
             maintain_order="left",
         )
-        .join(online, on="merchant_id", how="left", maintain_order="left")
-        .select("transaction_id", "merchant_id", *MODEL_FEATURES)
+        .join(online, on=MERCHANT_ID, how="left", maintain_order="left")
+        .select(TRANSACTION_ID, MERCHANT_ID, *MODEL_FEATURES)
     )
 
 

@@ -13,21 +13,28 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
 import polars as pl
 
-from mlops_assets.defs.features.catalog import MODEL_FEATURES
-from mlops_assets.domain import TRANSACTION_COLUMNS, TRANSACTION_DTYPES
+from mlops_assets.domain import (
+    EVENT_TIMESTAMP,
+    IS_FRAUD,
+    LABEL_AVAILABLE_AT,
+    TRANSACTION_COLUMNS,
+    TRANSACTION_DTYPES,
+)
+from mlops_assets.feature_catalog import MODEL_FEATURES
 from mlops_assets.lakehouse import write_parquet_atomic
+from mlops_assets.resources import PredictionLogResource
 
 log = logging.getLogger(__name__)
 
 REQUEST_COLUMNS: Final[tuple[str, ...]] = tuple(
-    c for c in TRANSACTION_COLUMNS if c not in ("is_fraud", "label_available_at")
+    c for c in TRANSACTION_COLUMNS if c not in (IS_FRAUD, LABEL_AVAILABLE_AT)
 )
 CHAMPION_SCORE: Final = "champion_score"
 CHALLENGER_SCORE: Final = "challenger_score"
@@ -54,17 +61,16 @@ LOG_SCHEMA: Final[dict[str, pl.DataType]] = {
 }
 
 
-def log_day_dir(root: Path, day: date) -> Path:
-    """The folder of one day's batch files."""
-    return root / day.isoformat()
-
-
-def read_log_day(root: Path, day: date) -> pl.DataFrame:
-    """Every record of `day` (all its batch files), in the log schema; empty when nothing was served."""
-    files = sorted(log_day_dir(root, day).glob("*.parquet"))
+def read_log_files(files: Sequence[Path]) -> pl.DataFrame:
+    """Every record in the batch files, in the log schema; empty when there are none."""
     if not files:
         return pl.DataFrame(schema=LOG_SCHEMA)
     return pl.concat([pl.read_parquet(f) for f in files], how="vertical")
+
+
+def read_log_day(root: Path, day: date) -> pl.DataFrame:
+    """Every record of `day` under the log folder `root`."""
+    return read_log_files(PredictionLogResource(root=str(root)).day_files(day))
 
 
 class PredictionLog:
@@ -102,8 +108,9 @@ class PredictionLog:
         try:
             frame = pl.DataFrame(rows, schema=LOG_SCHEMA)
             stamp = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}"
-            for (day,), part in frame.group_by(pl.col("event_timestamp").dt.date(), maintain_order=True):
-                write_parquet_atomic(part, log_day_dir(self.root, day) / f"batch-{stamp}.parquet")  # type: ignore[arg-type]
+            for (day,), part in frame.group_by(pl.col(EVENT_TIMESTAMP).dt.date(), maintain_order=True):
+                folder = PredictionLogResource(root=str(self.root)).day_dir(day)  # type: ignore[arg-type]
+                write_parquet_atomic(part, folder / f"batch-{stamp}.parquet")  # type: ignore[arg-type]
         except Exception:
             self.write_errors += 1
             log.exception(

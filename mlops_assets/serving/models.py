@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlops_assets.defs.monitoring.predictions import SERVING_MODEL
-from mlops_assets.defs.training.mlflow_resource import MlflowResource
 from mlops_assets.defs.training.registry import (
     CHALLENGER,
     CHAMPION,
@@ -24,6 +23,7 @@ from mlops_assets.defs.training.registry import (
     alias_version,
     load_version,
 )
+from mlops_assets.mlflow_resource import MlflowResource
 from mlops_assets.serving.dependencies import Dependency, DependencyUnavailableError
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from mlops_assets.defs.features.assets import materialized_until
-from mlops_assets.defs.features.catalog import CUSTOMER_FEATURE_VIEW, MERCHANT_FEATURE_VIEW
-from mlops_assets.defs.features.feast_resource import FeastResource
+from mlops_assets.domain import MERCHANT_ID
+from mlops_assets.feast_resource import FeastResource
+from mlops_assets.feature_catalog import CUSTOMER_FEATURE_VIEW, MERCHANT_FEATURE_VIEW
 from mlops_assets.serving.features import ONLINE_STATE_FEATURES
 
 MERCHANT_REFS = tuple(f"{MERCHANT_FEATURE_VIEW}:{f}" for f in ONLINE_STATE_FEATURES)
@@ -32,9 +33,7 @@ class OnlineStore:
         unique = list(dict.fromkeys(merchant_ids))
         result = (
             self.store()
-            .get_online_features(
-                features=list(MERCHANT_REFS), entity_rows=[{"merchant_id": m} for m in unique]
-            )
+            .get_online_features(features=list(MERCHANT_REFS), entity_rows=[{MERCHANT_ID: m} for m in unique])
             .to_dict()
         )
         return {m: {f: result[f][i] for f in ONLINE_STATE_FEATURES} for i, m in enumerate(unique)}

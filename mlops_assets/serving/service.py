@@ -20,10 +20,11 @@ import numpy as np
 import polars as pl
 
 from mlops_assets.defs.features.compute import CUSTOMER_LOOKBACK_DAYS
-from mlops_assets.defs.features.feast_resource import FeastResource
 from mlops_assets.defs.training.data import feature_matrix
-from mlops_assets.defs.training.mlflow_resource import MlflowResource, redact_uri
+from mlops_assets.domain import CUSTOMER_ID, MERCHANT_ID, TRANSACTION_ID
+from mlops_assets.feast_resource import FeastResource
 from mlops_assets.lakehouse import days_between, scan_days
+from mlops_assets.mlflow_resource import MlflowResource, redact_uri
 from mlops_assets.serving.config import ServeConfig
 from mlops_assets.serving.dependencies import Dependency, DependencyUnavailableError
 from mlops_assets.serving.features import compute_request_features
@@ -196,19 +197,19 @@ class ScoringService:
         rows = [tx.row() for tx in transactions]
         try:
             merchant_state = self.feast_dep.call(
-                lambda: self.online.merchant_state([r["merchant_id"] for r in rows])
+                lambda: self.online.merchant_state([r[MERCHANT_ID] for r in rows])
             )
         except DependencyUnavailableError as exc:
             self.metrics.dependency_errors.labels(exc.service).inc()
             raise
         cold = {
-            r["transaction_id"]: [
+            r[TRANSACTION_ID]: [
                 entity
                 for entity, known in (
-                    ("customer", serving.state.knows_customer(r["customer_id"])),
+                    ("customer", serving.state.knows_customer(r[CUSTOMER_ID])),
                     (
                         "merchant",
-                        merchant_state.get(r["merchant_id"], {}).get("merch_labeled_count_30d") is not None,
+                        merchant_state.get(r[MERCHANT_ID], {}).get("merch_labeled_count_30d") is not None,
                     ),
                 )
                 if not known
@@ -222,23 +223,23 @@ class ScoringService:
         latency_ms = (time.perf_counter() - started) * 1000
         served_at = datetime.now(UTC)
         responses, records = [], []
-        feature_rows = features.drop("transaction_id", "merchant_id").to_dicts()
+        feature_rows = features.drop(TRANSACTION_ID, MERCHANT_ID).to_dicts()
         for i, (row, score) in enumerate(zip(rows, scores, strict=True)):
             item_id = request_id if len(rows) == 1 else f"{request_id}-{i}"
             flagged = bool(score >= champion.threshold)
-            for entity in cold[row["transaction_id"]]:
+            for entity in cold[row[TRANSACTION_ID]]:
                 self.metrics.cold_starts.labels(entity).inc()
             responses.append(
                 {
                     "request_id": item_id,
-                    "transaction_id": row["transaction_id"],
+                    TRANSACTION_ID: row[TRANSACTION_ID],
                     "score": float(score),
                     "decision": "decline" if flagged else "approve",
                     "is_flagged": flagged,
                     "threshold": champion.threshold,
                     "model_name": champion.model.name,
                     "model_version": champion.model.version,
-                    "cold_start": cold[row["transaction_id"]],
+                    "cold_start": cold[row[TRANSACTION_ID]],
                 }
             )
             records.append(
@@ -247,7 +248,7 @@ class ScoringService:
                     "served_at": served_at,
                     **row,
                     **feature_rows[i],
-                    "cold_start": ",".join(cold[row["transaction_id"]]),
+                    "cold_start": ",".join(cold[row[TRANSACTION_ID]]),
                     "champion_model": champion.model.name,
                     "champion_version": champion.model.version,
                     "champion_threshold": champion.threshold,

@@ -30,26 +30,34 @@ from mlops_assets.defs.features.compute import (
     CUSTOMER_INPUT_COLUMNS,
     CUSTOMER_LOOKBACK_DAYS,
     MERCHANT_INPUT_COLUMNS,
-    TS,
+)
+from mlops_assets.domain import (
+    AMOUNT_EUR,
+    CUSTOMER_ID,
+    EVENT_TIMESTAMP,
+    IS_FRAUD,
+    LABEL_AVAILABLE_AT,
+    MERCHANT_ID,
+    TRANSACTION_ID,
 )
 
 # Merchant volume windows are 24 h and 7 days; the label features come from Feast (see features.py).
 MERCHANT_VOLUME_DAYS: Final[int] = 7
 _TS_TYPE = pl.Datetime("us", "UTC")
 CUSTOMER_SCHEMA: Final[dict[str, pl.DataType]] = {
-    "transaction_id": pl.String(),
-    "customer_id": pl.String(),
-    "merchant_id": pl.String(),
-    TS: _TS_TYPE,
+    TRANSACTION_ID: pl.String(),
+    CUSTOMER_ID: pl.String(),
+    MERCHANT_ID: pl.String(),
+    EVENT_TIMESTAMP: _TS_TYPE,
     "country": pl.String(),
-    "amount_eur": pl.Float64(),
+    AMOUNT_EUR: pl.Float64(),
 }
 MERCHANT_SCHEMA: Final[dict[str, pl.DataType]] = {
-    "transaction_id": pl.String(),
-    "merchant_id": pl.String(),
-    TS: _TS_TYPE,
-    "is_fraud": pl.Int8(),
-    "label_available_at": _TS_TYPE,
+    TRANSACTION_ID: pl.String(),
+    MERCHANT_ID: pl.String(),
+    EVENT_TIMESTAMP: _TS_TYPE,
+    IS_FRAUD: pl.Int8(),
+    LABEL_AVAILABLE_AT: _TS_TYPE,
 }
 assert tuple(CUSTOMER_SCHEMA) == CUSTOMER_INPUT_COLUMNS and tuple(MERCHANT_SCHEMA) == MERCHANT_INPUT_COLUMNS
 
@@ -60,7 +68,7 @@ def _customer_row(tx: dict[str, Any]) -> tuple[Any, ...]:
 
 def _merchant_row(tx: dict[str, Any]) -> tuple[Any, ...]:
     # Labels are not part of the request stream: the merchant's label features come from Feast.
-    return (tx["transaction_id"], tx["merchant_id"], tx[TS], None, None)
+    return (tx[TRANSACTION_ID], tx[MERCHANT_ID], tx[EVENT_TIMESTAMP], None, None)
 
 
 class EntityState:
@@ -98,23 +106,23 @@ class EntityState:
         added = 0
         with self._lock:
             for tx in transactions:
-                if tx["transaction_id"] in self._seen:
+                if tx[TRANSACTION_ID] in self._seen:
                     continue
-                self._seen.add(tx["transaction_id"])
-                customer = self._customers[tx["customer_id"]]
-                merchant = self._merchants[tx["merchant_id"]]
+                self._seen.add(tx[TRANSACTION_ID])
+                customer = self._customers[tx[CUSTOMER_ID]]
+                merchant = self._merchants[tx[MERCHANT_ID]]
                 customer.append(_customer_row(tx))
                 merchant.append(_merchant_row(tx))
                 # The customer window is the longer one: an id pruned there is forgotten.
-                self._prune(customer, tx[TS] - self._customer_window, 3, forget=True)
-                self._prune(merchant, tx[TS] - self._merchant_window, 2, forget=False)
+                self._prune(customer, tx[EVENT_TIMESTAMP] - self._customer_window, 3, forget=True)
+                self._prune(merchant, tx[EVENT_TIMESTAMP] - self._merchant_window, 2, forget=False)
                 added += 1
         return added
 
     def record_frame(self, frame: pl.DataFrame) -> int:
         """`record` for a frame of transactions (e.g. validated partitions), in time order."""
-        columns = sorted({*CUSTOMER_INPUT_COLUMNS, "merchant_id"})
-        return self.record(frame.select(columns).sort(TS, "transaction_id").iter_rows(named=True))
+        columns = sorted({*CUSTOMER_INPUT_COLUMNS, MERCHANT_ID})
+        return self.record(frame.select(columns).sort(EVENT_TIMESTAMP, TRANSACTION_ID).iter_rows(named=True))
 
     def _prune(self, events: list[tuple[Any, ...]], cutoff: datetime, ts_index: int, forget: bool) -> None:
         # Events arrive roughly in time order: drop from the head while it is out of every window.
@@ -135,11 +143,11 @@ class EntityState:
         A transaction already held (a retry) is not added twice.
         """
         with self._lock:
-            customers = {tx["customer_id"] for tx in transactions}
-            merchants = {tx["merchant_id"] for tx in transactions}
+            customers = {tx[CUSTOMER_ID] for tx in transactions}
+            merchants = {tx[MERCHANT_ID] for tx in transactions}
             customer_rows = [row for c in customers for row in self._customers.get(c, ())]
             merchant_rows = [row for m in merchants for row in self._merchants.get(m, ())]
-            new = [tx for tx in transactions if tx["transaction_id"] not in self._seen]
+            new = [tx for tx in transactions if tx[TRANSACTION_ID] not in self._seen]
         customer_rows += [_customer_row(tx) for tx in new]
         merchant_rows += [_merchant_row(tx) for tx in new]
         return (

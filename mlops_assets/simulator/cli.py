@@ -4,24 +4,22 @@ Example: 60 days from 2026-01-01 with covariate and concept drift from day 31::
 
     mlops-simulate --start 2026-01-01 --days 60 --drift-start 2026-01-31 --drift-kind covariate,concept
 
-Files land under ``--data-dir``, else ``$MLOPS_DATA_DIR``, else ``./.mlops`` (the same default as the
-platform's settings, so the demo needs no flags).
+Files land under ``--data-dir``, else the platform's data folder (``Settings``: ``$MLOPS_DATA_DIR``, else
+the repository's ``.mlops``), so the simulator and the platform always agree where landing/ is.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 import time
 from pathlib import Path
 
+from mlops_assets.settings import Settings
 from mlops_assets.simulator.drift import DRIFT_KINDS, NO_DRIFT, parse_drift_kinds
 from mlops_assets.simulator.model import SimulationConfig
 from mlops_assets.simulator.writer import FORMATS, write_days
-
-DEFAULT_DATA_DIR = ".mlops"
 
 
 def _date(value: str) -> dt.date:
@@ -66,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir",
         type=Path,
         default=None,
-        help="root of landing/ (default: $MLOPS_DATA_DIR, else ./.mlops)",
+        help="root of landing/ (default: $MLOPS_DATA_DIR, else the repository's .mlops)",
     )
     parser.add_argument("--quiet", action="store_true", help="print only the final summary")
     return parser
@@ -90,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     if config.drift_kinds and config.drift_start is None:
         parser.error("--drift-kind needs --drift-start")
-    data_dir = args.data_dir or Path(os.environ.get("MLOPS_DATA_DIR") or DEFAULT_DATA_DIR)
+    data_dir = args.data_dir or Settings.from_env().data_dir
 
     total_rows = 0
     began = time.perf_counter()

@@ -27,6 +27,18 @@ import numpy as np
 import polars as pl
 
 from mlops_assets import domain
+from mlops_assets.domain import (
+    AMOUNT_EUR,
+    COUNTRY,
+    CUSTOMER_ID,
+    DEVICE,
+    EVENT_TIMESTAMP,
+    IS_FRAUD,
+    LABEL_AVAILABLE_AT,
+    MERCHANT_CATEGORY,
+    MERCHANT_ID,
+    TRANSACTION_ID,
+)
 from mlops_assets.simulator.drift import NEW_COUNTRIES, DriftEffects, effects_for_day, parse_drift_kinds
 
 CATEGORIES: Final[tuple[str, ...]] = domain.MERCHANT_CATEGORIES
@@ -487,16 +499,16 @@ def _to_frame(
     ).to_series()
     frame = pl.DataFrame(
         {
-            "transaction_id": transaction_id,
-            "event_timestamp": _utc_datetimes(event_us, "event_timestamp"),
-            "customer_id": population.customer_ids.gather(customer),
-            "merchant_id": population.merchant_ids.gather(merchant),
-            "merchant_category": pl.Series(CATEGORIES, dtype=pl.Utf8).gather(category),
-            "country": pl.Series(COUNTRIES, dtype=pl.Utf8).gather(country),
-            "device": pl.Series(domain.DEVICES, dtype=pl.Utf8).gather(device),
-            "amount_eur": pl.Series(amount, dtype=pl.Float64),
-            "is_fraud": pl.Series(is_fraud.astype(np.int8), dtype=pl.Int8),
-            "label_available_at": _utc_datetimes(label_us, "label_available_at"),
+            TRANSACTION_ID: transaction_id,
+            EVENT_TIMESTAMP: _utc_datetimes(event_us, EVENT_TIMESTAMP),
+            CUSTOMER_ID: population.customer_ids.gather(customer),
+            MERCHANT_ID: population.merchant_ids.gather(merchant),
+            MERCHANT_CATEGORY: pl.Series(CATEGORIES, dtype=pl.Utf8).gather(category),
+            COUNTRY: pl.Series(COUNTRIES, dtype=pl.Utf8).gather(country),
+            DEVICE: pl.Series(domain.DEVICES, dtype=pl.Utf8).gather(device),
+            AMOUNT_EUR: pl.Series(amount, dtype=pl.Float64),
+            IS_FRAUD: pl.Series(is_fraud.astype(np.int8), dtype=pl.Int8),
+            LABEL_AVAILABLE_AT: _utc_datetimes(label_us, LABEL_AVAILABLE_AT),
         }
     )
     return frame.select(domain.TRANSACTION_COLUMNS)

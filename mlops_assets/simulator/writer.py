@@ -14,16 +14,14 @@ ingestion stage reads. Three properties matter downstream:
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import os
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
 import polars as pl
 
+from mlops_assets.lakehouse import write_atomic
 from mlops_assets.simulator.model import SimulationConfig, simulate_day
 
 FORMATS: Final[tuple[str, ...]] = ("parquet", "csv")
@@ -51,11 +49,8 @@ def landing_path(data_dir: Path, day: dt.date, fmt: str) -> Path:
 def write_frame(frame: pl.DataFrame, path: Path, fmt: str) -> Path:
     """Write ``frame`` to ``path`` atomically in a reproducible encoding; returns ``path``."""
     _check_format(fmt)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A dot-prefixed name with a .tmp suffix never matches a reader's *.parquet / *.csv glob; the random
-    # part keeps concurrent writers apart. Not mkstemp: its 0600 mode would survive the rename.
-    temp_path = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
+
+    def encode(temp_path: Path) -> None:
         if fmt == "parquet":
             frame.write_parquet(
                 temp_path,
@@ -66,12 +61,8 @@ def write_frame(frame: pl.DataFrame, path: Path, fmt: str) -> Path:
             )
         else:
             frame.write_csv(temp_path, float_precision=2, datetime_format=CSV_DATETIME_FORMAT)
-        os.replace(temp_path, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temp_path.unlink()
-        raise
-    return path
+
+    return write_atomic(path, encode)
 
 
 def write_day(day: dt.date, config: SimulationConfig, data_dir: Path, fmt: str) -> tuple[Path, int]:

@@ -40,9 +40,9 @@ from mlops_assets.defs.monitoring.assets import (
 )
 from mlops_assets.defs.monitoring.predictions import batch_predictions
 from mlops_assets.defs.training.assets import fraud_model, model_promotion
-from mlops_assets.defs.training.mlflow_resource import MlflowResource
 from mlops_assets.defs.validation.assets import validated_and_quarantined_transactions
 from mlops_assets.domain import LABEL_MATURITY_DAYS
+from mlops_assets.mlflow_resource import MlflowResource
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import Settings
 from mlops_assets.simulator import SimulationConfig

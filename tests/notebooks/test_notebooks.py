@@ -142,7 +142,7 @@ def test_analyst_notebook_finds_the_covariate_drift(drifted_lakehouse: Settings,
     assert summary["amount_ks_statistic"] > 0.2
     assert summary["category_tvd"] > 0.1
     # The features stage's table is picked up: every catalog feature compared, the covariate shift found.
-    from mlops_assets.defs.features.catalog import CUSTOMER_FEATURES
+    from mlops_assets.feature_catalog import CUSTOMER_FEATURES
 
     features = json.loads(_printed(notebook, "FEATURES_SUMMARY "))
     assert features["source"] == "customer_features"

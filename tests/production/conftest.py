@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from mlops_assets.production import Service, check_service, redis_service_from_url
+from mlops_assets.production import check_service
+from mlops_assets.services import Service, redis_service_from_url
 
 
 def _fail_or_skip(message: str) -> None:

@@ -19,10 +19,10 @@ from mlops_assets.production import (
     configuration_problems,
     preflight,
     production_services,
-    redis_service_from_url,
     validate_dagster_yaml,
     validate_feature_store_yaml,
 )
+from mlops_assets.services import redis_service_from_url
 from mlops_assets.settings import REPO_ROOT, Settings
 
 CLOSED = "127.0.0.1:1"  # nothing listens on port 1: connection refused at once

@@ -47,7 +47,7 @@ def test_mlflow_logs_and_registers_a_champion_on_postgres(
     import mlflow
     from sklearn.linear_model import LogisticRegression
 
-    from mlops_assets.defs.training.mlflow_resource import MlflowResource
+    from mlops_assets.mlflow_resource import MlflowResource
 
     params = fresh_pg_database("mlflow")
     monkeypatch.setenv("MLOPS_MLFLOW_TRACKING_URI", _pg_url(params))
@@ -91,13 +91,13 @@ def test_feast_online_store_on_redis_through_the_platform_resource(
     redis_url: str, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The features stage's FeastResource, switched to Redis by MLOPS_REDIS_URL: apply, materialize, read."""
-    from mlops_assets.defs.features.catalog import CUSTOMER_FEATURE_VIEW, CUSTOMER_FEATURES
+    from mlops_assets.feature_catalog import CUSTOMER_FEATURE_VIEW, CUSTOMER_FEATURES
     from mlops_assets.resources import build_resources
 
     monkeypatch.setenv("MLOPS_REDIS_URL", redis_url)
     settings = Settings.from_env()
     assert [line.split(" at ")[0] for line in preflight(settings)] == ["Feast online store (Redis)"]
-    from mlops_assets.defs.features.feast_resource import FeastResource
+    from mlops_assets.feast_resource import FeastResource
 
     feast_resource = build_resources(settings)["feast"]
     assert isinstance(feast_resource, FeastResource)

@@ -20,13 +20,13 @@ import polars as pl
 import uvicorn
 
 from mlops_assets.defs.features.assets import customer_features, merchant_features, online_features
-from mlops_assets.defs.features.catalog import FEATURE_FILL_VALUES, MODEL_FEATURES, NULLABLE_FEATURES
 from mlops_assets.defs.features.model_inputs import model_inputs
 from mlops_assets.defs.monitoring.predictions import batch_predictions
 from mlops_assets.defs.training import registry
 from mlops_assets.defs.training.data import SplitConfig
 from mlops_assets.defs.training.flow import train_and_register
 from mlops_assets.defs.training.lightgbm_model import LightGBMParams
+from mlops_assets.feature_catalog import FEATURE_FILL_VALUES, MODEL_FEATURES, NULLABLE_FEATURES
 from mlops_assets.resources import build_resources
 from mlops_assets.serving.app import create_app
 from mlops_assets.serving.config import ServeConfig

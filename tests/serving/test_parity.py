@@ -6,8 +6,8 @@ import httpx
 import polars as pl
 from serving_world import SERVED_DAY, START, request_body
 
-from mlops_assets.defs.features.catalog import MODEL_FEATURES
 from mlops_assets.defs.serving.parity import feature_parity, score_parity
+from mlops_assets.feature_catalog import MODEL_FEATURES
 from mlops_assets.serving.features import EXACT_FEATURES, ONLINE_STATE_FEATURES
 from mlops_assets.serving.log import read_log_day
 

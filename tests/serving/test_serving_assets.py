@@ -16,7 +16,7 @@ from mlops_assets.defs.serving.assets import (
     serving_log,
     shadow_comparison,
 )
-from mlops_assets.defs.serving.resources import PredictionLogResource
+from mlops_assets.resources import PredictionLogResource
 
 
 def test_a_served_day_materializes_with_its_checks(world, serve, tmp_path):

@@ -13,3 +13,11 @@ def test_graphql_asset_graph_matches_the_definitions(webserver: Any, expected_as
     assert nodes["raw_transactions"]["groupName"] == "ingestion"
     assert nodes["validated_transactions"]["groupName"] == "validation"
     assert nodes["raw_transactions"]["isPartitioned"] is True
+
+
+def test_the_code_location_is_named_and_loads_without_a_name_mismatch_warning(webserver: Any) -> None:
+    data = webserver.graphql("{ workspaceOrError { ... on Workspace { locationEntries { name } } } }")
+    assert [e["name"] for e in data["workspaceOrError"]["locationEntries"]] == ["mlops_assets"]
+    # The webserver's (and its code server's) output: before the location was named, each reload
+    # logged "The code location name 'main' configured on this project does not match ...".
+    assert "does not match the name" not in webserver.log_path.read_text(errors="replace")

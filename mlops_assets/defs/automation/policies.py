@@ -17,17 +17,18 @@ from datetime import timedelta
 
 import dagster as dg
 
-from mlops_assets.defs.monitoring.assets import DRIFT_REPORT
 from mlops_assets.tables import (
     CUSTOMER_TABLE,
+    DRIFT_REPORT,
+    FRAUD_MODEL,
     MERCHANT_TABLE,
+    ONLINE_FEATURES,
     PREDICTIONS_TABLE,
     QUARANTINED_TABLE,
     RAW_TABLE,
     VALIDATED_TABLE,
 )
 
-ONLINE_FEATURES = "online_features"
 DAILY_FLOW: tuple[str, ...] = (
     VALIDATED_TABLE,
     QUARANTINED_TABLE,
@@ -38,7 +39,6 @@ DAILY_FLOW: tuple[str, ...] = (
     DRIFT_REPORT,
 )
 DAILY_DATA: tuple[str, ...] = (RAW_TABLE, VALIDATED_TABLE)
-MODEL_PREFIX = "fraud_model"
 AUTOMATION_SENSOR = "daily_flow_automation"
 
 DAILY_DATA_FRESHNESS = dg.FreshnessPolicy.time_window(
@@ -79,7 +79,7 @@ def _with_policies(spec: dg.AssetSpec) -> dg.AssetSpec:
         spec = spec.replace_attributes(automation_condition=dg.AutomationCondition.eager())
     if spec.key in _keys(DAILY_DATA):
         spec = spec.replace_attributes(freshness_policy=DAILY_DATA_FRESHNESS)
-    if spec.key.path[0] == MODEL_PREFIX:
+    if spec.key.path[0] == FRAUD_MODEL:
         spec = spec.replace_attributes(freshness_policy=MODEL_FRESHNESS)
     return spec
 
@@ -98,8 +98,20 @@ def automation_sensor() -> dg.AutomationConditionSensorDefinition:
 def apply_automation(defs: dg.Definitions) -> dg.Definitions:
     """`defs` with automation conditions and freshness policies on the specs, plus the automation sensor.
 
-    Assets that are not in `defs` (a stage not built yet) are simply not touched.
+    Assets that are not in `defs` (a stage not built yet) are simply not touched. `dg.map_asset_specs` is
+    the stable API for this (`Definitions.map_asset_specs` is still a preview in Dagster 1.13), so the
+    other parts of `defs` are carried over field by field.
     """
     # Applied to every spec: `_with_policies` leaves the ones it does not name unchanged.
-    mapped = defs.map_asset_specs(func=_with_policies)
-    return dg.Definitions.merge(mapped, dg.Definitions(sensors=[automation_sensor()]))
+    return dg.Definitions(
+        assets=dg.map_asset_specs(_with_policies, list(defs.assets or [])),  # type: ignore[arg-type]
+        asset_checks=defs.asset_checks,
+        jobs=defs.jobs,
+        schedules=defs.schedules,
+        sensors=[*(defs.sensors or []), automation_sensor()],
+        resources=defs.resources,
+        executor=defs.executor,
+        loggers=defs.loggers,
+        metadata=defs.metadata,
+        component_tree=defs.component_tree,
+    )

@@ -25,12 +25,11 @@ import dagster as dg
 
 from mlops_assets.defs.monitoring.assets import CHECK_KEYS, FEATURE_DRIFT_CHECK, PERFORMANCE_CHECK
 from mlops_assets.defs.training.assets import FRAUD_MODEL_KEYS
-from mlops_assets.tables import TRAINING_TABLE
+from mlops_assets.tables import FRAUD_MODEL, MODEL_PROMOTION, TRAINING_TABLE
 
 RETRAINING_JOB = "retraining_job"
 TRAINING_DATASET = dg.AssetKey(TRAINING_TABLE)
-MODEL_PROMOTION = dg.AssetKey("model_promotion")
-FRAUD_MODEL_PREFIX = "fraud_model"
+PROMOTION_KEY = dg.AssetKey(MODEL_PROMOTION)
 # Every model family: the job retrains them all, so a stale one of either is a reason to run it.
 WATCHED_MODELS: tuple[dg.AssetKey, ...] = tuple(FRAUD_MODEL_KEYS.values())
 WATCHED_CHECKS: tuple[dg.AssetCheckKey, ...] = (
@@ -46,13 +45,15 @@ IN_FLIGHT = [
     dg.DagsterRunStatus.CANCELING,
 ]
 REASON_TAG_CHARS = 500
+# Dagster keeps `FreshnessState` private; it is a str enum, so its public value is compared instead.
+FRESHNESS_FAIL = "FAIL"
 
 retraining_job = dg.define_asset_job(
     RETRAINING_JOB,
     selection=(
         dg.AssetSelection.assets(TRAINING_DATASET)
-        | dg.AssetSelection.key_prefixes(FRAUD_MODEL_PREFIX)
-        | dg.AssetSelection.assets(MODEL_PROMOTION)
+        | dg.AssetSelection.key_prefixes(FRAUD_MODEL)
+        | dg.AssetSelection.assets(PROMOTION_KEY)
     ),
     description="Rebuild training_dataset, retrain every fraud_model family, and run the promotion gate.",
     tags={"mlops/retraining": "true"},
@@ -123,8 +124,6 @@ def check_triggers(instance: dg.DagsterInstance, keys: Sequence[dg.AssetCheckKey
 
 def freshness_triggers(instance: dg.DagsterInstance, keys: Sequence[dg.AssetKey]) -> list[Trigger]:
     """Watched assets whose freshness state (as the freshness daemon recorded it) is FAIL."""
-    from dagster._core.definitions.freshness import FreshnessState
-
     records = instance.get_freshness_state_records(list(keys)) if keys else {}
     return [
         Trigger(
@@ -133,7 +132,7 @@ def freshness_triggers(instance: dg.DagsterInstance, keys: Sequence[dg.AssetKey]
             f"{key.to_user_string()} failed its freshness policy (since {record.updated_at.isoformat()})",
         )
         for key, record in records.items()
-        if record.freshness_state == FreshnessState.FAIL
+        if record.freshness_state == FRESHNESS_FAIL
     ]
 
 

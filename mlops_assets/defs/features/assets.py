@@ -9,13 +9,6 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from mlops_assets.defs.features.catalog import (
-    CUSTOMER_FEATURE_VIEW,
-    FEATURE_SERVICE_NAME,
-    MERCHANT_FEATURE_VIEW,
-    MODEL_FEATURES,
-    NULLABLE_FEATURES,
-)
 from mlops_assets.defs.features.compute import (
     CUSTOMER_LOOKBACK_DAYS,
     MERCHANT_LOOKBACK_DAYS,
@@ -23,20 +16,38 @@ from mlops_assets.defs.features.compute import (
     compute_merchant_features,
 )
 from mlops_assets.defs.features.dataset import (
-    TS,
     day_start,
     labelled_as_of,
-    partition_days_present,
     resolve_window,
 )
-from mlops_assets.defs.features.feast_resource import FeastResource
-from mlops_assets.defs.features.model_inputs import model_inputs, require_partitions
-from mlops_assets.domain import LABEL_MATURITY_DAYS
+from mlops_assets.defs.features.model_inputs import model_inputs
+from mlops_assets.domain import (
+    CUSTOMER_ID,
+    EVENT_TIMESTAMP,
+    IS_FRAUD,
+    LABEL_AVAILABLE_AT,
+    LABEL_MATURITY_DAYS,
+    MERCHANT_ID,
+)
+from mlops_assets.feast_resource import FeastResource
+from mlops_assets.feature_catalog import (
+    CUSTOMER_FEATURE_VIEW,
+    FEATURE_SERVICE_NAME,
+    MERCHANT_FEATURE_VIEW,
+    MODEL_FEATURES,
+    NULLABLE_FEATURES,
+)
 from mlops_assets.lakehouse import days_between
 from mlops_assets.metadata import markdown_table, preview, table_schema
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource
-from mlops_assets.tables import CUSTOMER_TABLE, MERCHANT_TABLE, TRAINING_TABLE, VALIDATED_TABLE
+from mlops_assets.tables import (
+    CUSTOMER_TABLE,
+    MERCHANT_TABLE,
+    ONLINE_FEATURES,
+    TRAINING_TABLE,
+    VALIDATED_TABLE,
+)
 
 GROUP = "features"
 
@@ -52,11 +63,6 @@ class FeatureTableSpec:
     description: str
 
 
-def validated_days_present(lakehouse: LakehouseResource, start: date, end: date) -> list[date]:
-    """Days in [start, end) with a `validated_transactions` partition."""
-    return [d for d in days_between(start, end) if lakehouse.partition_path(VALIDATED_TABLE, d).exists()]
-
-
 def missing_lookback_days(lakehouse: LakehouseResource, first_day: date, lookback_days: int) -> list[date]:
     """Days of the lookback before `first_day` without a validated partition, from the partitions start on.
 
@@ -64,7 +70,7 @@ def missing_lookback_days(lakehouse: LakehouseResource, first_day: date, lookbac
     without a validated partition was never ingested or never validated.
     """
     start = max(first_day - timedelta(days=lookback_days), daily_partitions.start.date())
-    present = set(validated_days_present(lakehouse, start, first_day))
+    present = set(lakehouse.existing_days(VALIDATED_TABLE, start, first_day))
     return [d for d in days_between(start, first_day) if d not in present]
 
 
@@ -81,7 +87,7 @@ def _feature_table(
     (see `_feature_asset`), and re-materializing them makes them exact.
     """
     days = partition_days(context)
-    require_partitions(lakehouse, VALIDATED_TABLE, days)
+    lakehouse.require_partitions(VALIDATED_TABLE, days)
     started = perf_counter()
     first_lookback = days[0] - timedelta(days=spec.lookback_days)
     missing = missing_lookback_days(lakehouse, days[0], spec.lookback_days)
@@ -98,8 +104,8 @@ def _feature_table(
         )
     features = (
         spec.compute(history)
-        .filter(pl.col(TS) >= day_start(days[0]))
-        .with_columns(pl.col(TS).dt.date().alias("_day"))
+        .filter(pl.col(EVENT_TIMESTAMP) >= day_start(days[0]))
+        .with_columns(pl.col(EVENT_TIMESTAMP).dt.date().alias("_day"))
         .collect()
     )
     by_day = features.partition_by("_day", as_dict=True, include_key=False)
@@ -120,7 +126,9 @@ def _feature_table(
             "rows_per_partition": counts,
             "entities": features[spec.entity].n_unique(),
             "lookback_days": spec.lookback_days,
-            "lookback_partitions_present": len(validated_days_present(lakehouse, first_lookback, days[0])),
+            "lookback_partitions_present": len(
+                lakehouse.existing_days(VALIDATED_TABLE, first_lookback, days[0])
+            ),
             "missing_lookback_days": [d.isoformat() for d in missing],
             "null_counts": nulls,
             "seconds": round(seconds, 3),
@@ -163,7 +171,7 @@ def _feature_asset(spec: FeatureTableSpec) -> dg.AssetsDefinition:
 
 CUSTOMER_SPEC = FeatureTableSpec(
     table=CUSTOMER_TABLE,
-    entity="customer_id",
+    entity=CUSTOMER_ID,
     compute=compute_customer_features,
     lookback_days=CUSTOMER_LOOKBACK_DAYS,
     description="""Per-customer rolling features, one row per transaction, as of its event time.
@@ -179,7 +187,7 @@ Keyed by `customer_id` + `event_timestamp` (and `transaction_id`); Hive layout
 )
 MERCHANT_SPEC = FeatureTableSpec(
     table=MERCHANT_TABLE,
-    entity="merchant_id",
+    entity=MERCHANT_ID,
     compute=compute_merchant_features,
     lookback_days=MERCHANT_LOOKBACK_DAYS,
     description="""Per-merchant volume and fraud rate, one row per transaction, as of its event time.
@@ -213,6 +221,7 @@ class TrainingDatasetConfig(dg.Config):
 
 
 @dg.asset(
+    name=TRAINING_TABLE,
     deps=[CUSTOMER_TABLE, MERCHANT_TABLE, VALIDATED_TABLE],
     group_name=GROUP,
     kinds={"polars", "parquet"},
@@ -233,7 +242,7 @@ def training_dataset(
     """
     started = perf_counter()
     window = resolve_window(
-        partition_days_present(lakehouse.root_path, VALIDATED_TABLE),
+        lakehouse.existing_days(VALIDATED_TABLE),
         start_date=config.start_date,
         end_date=config.end_date,
         last_n_days=config.last_n_days,
@@ -258,11 +267,11 @@ def training_dataset(
         )
     path = lakehouse.write_table(TRAINING_TABLE, dataset)
     per_day = (
-        inputs.group_by(pl.col(TS).dt.date().alias("day"))
+        inputs.group_by(pl.col(EVENT_TIMESTAMP).dt.date().alias("day"))
         .agg(
             pl.len().alias("transactions"),
-            (pl.col("label_available_at") <= window.label_cutoff).sum().alias("labelled"),
-            ((pl.col("label_available_at") <= window.label_cutoff) & (pl.col("is_fraud") == 1))
+            (pl.col(LABEL_AVAILABLE_AT) <= window.label_cutoff).sum().alias("labelled"),
+            ((pl.col(LABEL_AVAILABLE_AT) <= window.label_cutoff) & (pl.col(IS_FRAUD) == 1))
             .sum()
             .alias("fraud"),
         )
@@ -281,7 +290,7 @@ def training_dataset(
             "immature_days_excluded": len(immature),
             "transactions_in_window": inputs.height,
             "dropped_label_not_arrived": inputs.height - dataset.height,
-            "fraud_rate": round(float(dataset.select(pl.col("is_fraud").cast(pl.Float64).mean()).item()), 5),
+            "fraud_rate": round(float(dataset.select(pl.col(IS_FRAUD).cast(pl.Float64).mean()).item()), 5),
             "features": list(MODEL_FEATURES),
             "per_day": dg.MetadataValue.md(markdown_table(per_day, max_rows=400)),
             "seconds": round(seconds, 3),
@@ -298,6 +307,7 @@ def materialized_until(store: Any, views: list[str]) -> datetime | None:
 
 
 @dg.asset(
+    name=ONLINE_FEATURES,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[CUSTOMER_TABLE, MERCHANT_TABLE],
@@ -338,7 +348,7 @@ def online_features(
     """
     days = partition_days(context)
     for table in (CUSTOMER_TABLE, MERCHANT_TABLE):
-        require_partitions(lakehouse, table, days)
+        lakehouse.require_partitions(table, days)
     views = [CUSTOMER_FEATURE_VIEW, MERCHANT_FEATURE_VIEW]
     store = feast.apply()
     start, end = day_start(days[0]), day_start(days[-1] + timedelta(days=1))
@@ -353,12 +363,14 @@ def online_features(
     seconds = perf_counter() - started
 
     rows, entities = {}, {}
-    for table, key in ((CUSTOMER_TABLE, "customer_id"), (MERCHANT_TABLE, "merchant_id")):
+    for table, key in ((CUSTOMER_TABLE, CUSTOMER_ID), (MERCHANT_TABLE, MERCHANT_ID)):
         scan = lakehouse.scan_range(table, start.date(), last_day + timedelta(days=1))
         frame = (
-            pl.DataFrame(schema={key: pl.String, TS: pl.Datetime("us", "UTC")})
+            pl.DataFrame(schema={key: pl.String, EVENT_TIMESTAMP: pl.Datetime("us", "UTC")})
             if scan is None
-            else scan.select(key, TS).filter((pl.col(TS) >= start) & (pl.col(TS) < end)).collect()
+            else scan.select(key, EVENT_TIMESTAMP)
+            .filter((pl.col(EVENT_TIMESTAMP) >= start) & (pl.col(EVENT_TIMESTAMP) < end))
+            .collect()
         )
         rows[table] = frame.height
         entities[table] = frame[key].n_unique()

@@ -20,14 +20,22 @@ from typing import Final
 
 import polars as pl
 
-from mlops_assets.defs.features.catalog import (
+from mlops_assets.domain import (
+    AMOUNT_EUR,
+    COUNTRY,
+    CUSTOMER_ID,
+    EVENT_TIMESTAMP,
+    IS_FRAUD,
+    LABEL_AVAILABLE_AT,
+    MERCHANT_ID,
+    TRANSACTION_ID,
+)
+from mlops_assets.feature_catalog import (
     CUSTOMER_FEATURES,
     CUSTOMER_WINDOWS,
     FOREIGN_REFERENCE_COUNTRY,
     MERCHANT_FEATURES,
 )
-
-TS: Final[str] = "event_timestamp"
 
 # The longest customer window: a day's customer features need the 30 days before it.
 CUSTOMER_LOOKBACK_DAYS: Final[int] = 30
@@ -40,19 +48,19 @@ MERCHANT_LOOKBACK_DAYS: Final[int] = 30 + MAX_LABEL_DELAY_DAYS
 MIN_STD_EUR: Final[float] = 1e-6
 
 CUSTOMER_INPUT_COLUMNS: Final[tuple[str, ...]] = (
-    "transaction_id",
-    "customer_id",
-    "merchant_id",
-    TS,
-    "country",
-    "amount_eur",
+    TRANSACTION_ID,
+    CUSTOMER_ID,
+    MERCHANT_ID,
+    EVENT_TIMESTAMP,
+    COUNTRY,
+    AMOUNT_EUR,
 )
 MERCHANT_INPUT_COLUMNS: Final[tuple[str, ...]] = (
-    "transaction_id",
-    "merchant_id",
-    TS,
-    "is_fraud",
-    "label_available_at",
+    TRANSACTION_ID,
+    MERCHANT_ID,
+    EVENT_TIMESTAMP,
+    IS_FRAUD,
+    LABEL_AVAILABLE_AT,
 )
 
 
@@ -66,7 +74,7 @@ def _with_keys(frame: pl.LazyFrame, entity: str) -> pl.LazyFrame:
     Grouping and sorting on the integer `_key` instead of the string id is what keeps the sweeps fast.
     """
     return (
-        frame.sort(entity, TS, "transaction_id")
+        frame.sort(entity, EVENT_TIMESTAMP, TRANSACTION_ID)
         .with_row_index("_row")
         .with_columns(
             (pl.col(entity) != pl.col(entity).shift(1))
@@ -90,9 +98,9 @@ def rolling_window_stats(period: str, suffix: str, key: str = "_key") -> list[pl
     microsecond; so the count is at least 1, and the std of a one-transaction window is 0.0 (not null).
     Expects `_one` (a column of 1.0) and the frame sorted by `key`, `event_timestamp` (see `_with_keys`).
     """
-    count = pl.col("_one").rolling_sum_by(TS, period, closed="right").over(key)
-    total = pl.col("amount_eur").rolling_sum_by(TS, period, closed="right").over(key)
-    std = pl.col("amount_eur").rolling_std_by(TS, period, closed="right").over(key)
+    count = pl.col("_one").rolling_sum_by(EVENT_TIMESTAMP, period, closed="right").over(key)
+    total = pl.col(AMOUNT_EUR).rolling_sum_by(EVENT_TIMESTAMP, period, closed="right").over(key)
+    std = pl.col(AMOUNT_EUR).rolling_std_by(EVENT_TIMESTAMP, period, closed="right").over(key)
     return [
         count.alias(f"cust_txn_count_{suffix}"),
         total.alias(f"cust_amount_sum_{suffix}"),
@@ -142,16 +150,16 @@ def distinct_merchants(frame: pl.LazyFrame, window_days: int = 7) -> pl.LazyFram
     window = pl.duration(days=window_days)
     end = pl.min_horizontal(
         # `over` keeps the frame's order inside each group: time order, ties by transaction id.
-        pl.col(TS).shift(-1).over(["_key", "merchant_id"]),
-        pl.col(TS) + window,
+        pl.col(EVENT_TIMESTAMP).shift(-1).over(["_key", MERCHANT_ID]),
+        pl.col(EVENT_TIMESTAMP) + window,
     )
     events = pl.concat(
         [
-            frame.select("_key", pl.col(TS).alias("_t"), pl.lit(1, pl.Int64).alias("_d")),
+            frame.select("_key", pl.col(EVENT_TIMESTAMP).alias("_t"), pl.lit(1, pl.Int64).alias("_d")),
             frame.select("_key", end.alias("_t"), pl.lit(-1, pl.Int64).alias("_d")),
         ]
     )
-    counts = sweep_counts(events, frame.select("_key", pl.col(TS).alias("_t")), ["_d"])
+    counts = sweep_counts(events, frame.select("_key", pl.col(EVENT_TIMESTAMP).alias("_t")), ["_d"])
     return counts.select(pl.col("_d").cast(pl.Float64).alias(f"cust_distinct_merchants_{window_days}d"))
 
 
@@ -174,30 +182,32 @@ def compute_customer_features(transactions: pl.LazyFrame | pl.DataFrame) -> pl.L
 
     A customer with no history gets count 1, std 0.0, a null gap and a null z-score on the first payment.
     """
-    base = _with_keys(_lazy(transactions).select(CUSTOMER_INPUT_COLUMNS), "customer_id")
-    prior_count = pl.col("_one").rolling_sum_by(TS, "30d", closed="left").over("_key")
-    prior_mean = pl.col("amount_eur").rolling_mean_by(TS, "30d", closed="left").over("_key")
-    prior_std = pl.col("amount_eur").rolling_std_by(TS, "30d", closed="left").over("_key")
+    base = _with_keys(_lazy(transactions).select(CUSTOMER_INPUT_COLUMNS), CUSTOMER_ID)
+    prior_count = pl.col("_one").rolling_sum_by(EVENT_TIMESTAMP, "30d", closed="left").over("_key")
+    prior_mean = pl.col(AMOUNT_EUR).rolling_mean_by(EVENT_TIMESTAMP, "30d", closed="left").over("_key")
+    prior_std = pl.col(AMOUNT_EUR).rolling_std_by(EVENT_TIMESTAMP, "30d", closed="left").over("_key")
     rolled = base.select(
-        "customer_id",
-        TS,
-        "transaction_id",
+        CUSTOMER_ID,
+        EVENT_TIMESTAMP,
+        TRANSACTION_ID,
         *(expr for suffix, period in CUSTOMER_WINDOWS for expr in rolling_window_stats(period, suffix)),
-        _seconds(pl.col(TS) - pl.col(TS).shift(1).over("_key")).alias("cust_seconds_since_prev_txn"),
+        _seconds(pl.col(EVENT_TIMESTAMP) - pl.col(EVENT_TIMESTAMP).shift(1).over("_key")).alias(
+            "cust_seconds_since_prev_txn"
+        ),
         pl.when((prior_count.fill_null(0) >= 2) & (prior_std >= MIN_STD_EUR))
-        .then((pl.col("amount_eur") - prior_mean) / prior_std)
+        .then((pl.col(AMOUNT_EUR) - prior_mean) / prior_std)
         .otherwise(None)
         .alias("cust_amount_zscore_30d"),
-        (pl.col("country") != FOREIGN_REFERENCE_COUNTRY)
+        (pl.col(COUNTRY) != FOREIGN_REFERENCE_COUNTRY)
         .cast(pl.Float64)
-        .rolling_mean_by(TS, "30d", closed="right")
+        .rolling_mean_by(EVENT_TIMESTAMP, "30d", closed="right")
         .over("_key")
         .alias("cust_foreign_share_30d"),
     )
     return pl.concat([rolled, distinct_merchants(base)], how="horizontal").select(
-        "customer_id",
-        TS,
-        "transaction_id",
+        CUSTOMER_ID,
+        EVENT_TIMESTAMP,
+        TRANSACTION_ID,
         *(pl.col(name).cast(pl.Float64) for name in CUSTOMER_FEATURES),
     )
 
@@ -216,29 +226,29 @@ def compute_merchant_features(transactions: pl.LazyFrame | pl.DataFrame) -> pl.L
       (`label_available_at < event_timestamp`: corrupt, it would leak a later payment's outcome).
     - `merch_fraud_rate_30d`: the fraud share of those labels; null when none arrived.
     """
-    base = _with_keys(_lazy(transactions).select(MERCHANT_INPUT_COLUMNS), "merchant_id")
+    base = _with_keys(_lazy(transactions).select(MERCHANT_INPUT_COLUMNS), MERCHANT_ID)
     volume = base.select(
-        "merchant_id",
-        TS,
-        "transaction_id",
+        MERCHANT_ID,
+        EVENT_TIMESTAMP,
+        TRANSACTION_ID,
         *(
             pl.col("_one")
-            .rolling_sum_by(TS, period, closed="right")
+            .rolling_sum_by(EVENT_TIMESTAMP, period, closed="right")
             .over("_key")
             .alias(f"merch_txn_count_{period}")
             for period in ("24h", "7d")
         ),
     )
-    delay = pl.col("label_available_at") - pl.col(TS)
+    delay = pl.col(LABEL_AVAILABLE_AT) - pl.col(EVENT_TIMESTAMP)
     labels = base.filter(
-        pl.col("is_fraud").is_not_null()
-        & pl.col("label_available_at").is_not_null()
+        pl.col(IS_FRAUD).is_not_null()
+        & pl.col(LABEL_AVAILABLE_AT).is_not_null()
         # A label stamped before its own transaction is corrupt (validation quarantines it as
         # `label_after_event`); counted, it would describe a payment that has not happened yet at the
         # label's time. Dropped here too, for callers that bypass validation.
         & (delay >= pl.duration(days=0))
         & (delay <= pl.duration(days=MAX_LABEL_DELAY_DAYS))
-    ).select("_key", pl.col("label_available_at").alias("_t"), pl.col("is_fraud").cast(pl.Int64).alias("_f"))
+    ).select("_key", pl.col(LABEL_AVAILABLE_AT).alias("_t"), pl.col(IS_FRAUD).cast(pl.Int64).alias("_f"))
     # A label enters the window when it arrives and leaves 30 days later ("(t - 30d, t]").
     events = pl.concat(
         [
@@ -251,7 +261,9 @@ def compute_merchant_features(transactions: pl.LazyFrame | pl.DataFrame) -> pl.L
             ),
         ]
     )
-    counts = sweep_counts(events, base.select("_key", pl.col(TS).alias("_t")), ["_n", "_f"]).select(
+    counts = sweep_counts(
+        events, base.select("_key", pl.col(EVENT_TIMESTAMP).alias("_t")), ["_n", "_f"]
+    ).select(
         pl.col("_n").cast(pl.Float64).alias("merch_labeled_count_30d"),
         pl.when(pl.col("_n") > 0)
         .then(pl.col("_f") / pl.col("_n"))
@@ -260,8 +272,8 @@ def compute_merchant_features(transactions: pl.LazyFrame | pl.DataFrame) -> pl.L
         .alias("merch_fraud_rate_30d"),
     )
     return pl.concat([volume, counts], how="horizontal").select(
-        "merchant_id",
-        TS,
-        "transaction_id",
+        MERCHANT_ID,
+        EVENT_TIMESTAMP,
+        TRANSACTION_ID,
         *(pl.col(name).cast(pl.Float64) for name in MERCHANT_FEATURES),
     )

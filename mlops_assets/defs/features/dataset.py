@@ -11,20 +11,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 
 import polars as pl
 
-from mlops_assets.defs.features.catalog import (
+from mlops_assets.domain import (
+    EVENT_TIMESTAMP,
+    LABEL_AVAILABLE_AT,
+    LABEL_MATURITY_DAYS,
+    TRANSACTION_DTYPES,
+    TRANSACTION_ID,
+)
+from mlops_assets.feature_catalog import (
     CUSTOMER_FEATURES,
     ID_COLUMNS,
     MERCHANT_FEATURES,
     MODEL_FEATURES,
 )
-from mlops_assets.domain import LABEL_MATURITY_DAYS, TRANSACTION_DTYPES
 from mlops_assets.tables import CUSTOMER_TABLE, MERCHANT_TABLE, VALIDATED_TABLE
-
-TS = "event_timestamp"
 
 
 class FeatureJoinError(ValueError):
@@ -52,27 +55,31 @@ def join_features(
     joined = (
         transactions.select(ID_COLUMNS)
         .join(
-            customer_features.select("transaction_id", pl.col(TS).alias("_customer_ts"), *CUSTOMER_FEATURES),
-            on="transaction_id",
+            customer_features.select(
+                TRANSACTION_ID, pl.col(EVENT_TIMESTAMP).alias("_customer_ts"), *CUSTOMER_FEATURES
+            ),
+            on=TRANSACTION_ID,
             how="left",
         )
         .join(
-            merchant_features.select("transaction_id", pl.col(TS).alias("_merchant_ts"), *MERCHANT_FEATURES),
-            on="transaction_id",
+            merchant_features.select(
+                TRANSACTION_ID, pl.col(EVENT_TIMESTAMP).alias("_merchant_ts"), *MERCHANT_FEATURES
+            ),
+            on=TRANSACTION_ID,
             how="left",
         )
-        .sort(TS, "transaction_id")
+        .sort(EVENT_TIMESTAMP, TRANSACTION_ID)
         .collect()
     )
     for table, column in ((CUSTOMER_TABLE, "_customer_ts"), (MERCHANT_TABLE, "_merchant_ts")):
         missing = joined.filter(pl.col(column).is_null())
         if missing.height:
-            days = sorted({d.isoformat() for d in missing[TS].dt.date().to_list()})
+            days = sorted({d.isoformat() for d in missing[EVENT_TIMESTAMP].dt.date().to_list()})
             raise FeatureJoinError(
                 f"table {table}: {missing.height} validated transactions have no feature row "
                 f"(partitions {', '.join(days[:10])}); re-materialize {table} for these partitions"
             )
-        future = joined.filter(pl.col(column) > pl.col(TS))
+        future = joined.filter(pl.col(column) > pl.col(EVENT_TIMESTAMP))
         if future.height:
             raise FeatureJoinError(
                 f"table {table}: {future.height} feature rows are stamped after their transaction "
@@ -87,22 +94,12 @@ def labelled_as_of(frame: pl.DataFrame, label_cutoff: datetime) -> pl.DataFrame:
     A transaction whose label arrives later is dropped, not counted as legitimate: at the cutoff its
     label does not exist yet.
     """
-    return frame.filter(pl.col("label_available_at") <= label_cutoff)
+    return frame.filter(pl.col(LABEL_AVAILABLE_AT) <= label_cutoff)
 
 
 def day_start(day: date) -> datetime:
     """Midnight UTC at the start of `day`."""
     return datetime.combine(day, time(), tzinfo=UTC)
-
-
-def partition_days_present(root: Path, table: str) -> list[date]:
-    """Days that have a partition file of `table` under the lakehouse `root`, in order."""
-    folder = root / table
-    if not folder.exists():
-        return []
-    return sorted(
-        date.fromisoformat(p.parent.name.removeprefix("date=")) for p in folder.glob("date=*/part-0.parquet")
-    )
 
 
 @dataclass(frozen=True)
@@ -119,10 +116,6 @@ class DateWindow:
     label_cutoff: datetime
     requested_end: date
     label_maturity_days: int
-
-    def days(self) -> list[date]:
-        """The days in the window."""
-        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days)]
 
     def immature_days(self) -> list[date]:
         """The requested days left out because their labels were too young at the cutoff."""

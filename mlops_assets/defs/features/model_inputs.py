@@ -12,20 +12,8 @@ from datetime import date
 import polars as pl
 
 from mlops_assets.defs.features.dataset import empty_model_inputs, join_features
-from mlops_assets.lakehouse import days_between
 from mlops_assets.resources import LakehouseResource
 from mlops_assets.tables import CUSTOMER_TABLE, MERCHANT_TABLE, VALIDATED_TABLE
-
-
-def require_partitions(lakehouse: LakehouseResource, table: str, days: list[date]) -> None:
-    """Raise naming the first missing partition of `table` among `days`, and how many are missing."""
-    missing = [d for d in days if not lakehouse.partition_path(table, d).exists()]
-    if missing:
-        raise FileNotFoundError(
-            f"partition {missing[0].isoformat()}: table {table} has no file at "
-            f"{lakehouse.partition_path(table, missing[0])} "
-            f"({len(missing)} of {len(days)} days missing); materialize {table} for these partitions first"
-        )
 
 
 def model_inputs(lakehouse: LakehouseResource, start: date, end: date) -> pl.DataFrame:
@@ -35,11 +23,11 @@ def model_inputs(lakehouse: LakehouseResource, start: date, end: date) -> pl.Dat
     partition exists but whose feature partition does not is an error naming the table and partition.
     A window without transactions gives an empty frame with the full schema.
     """
-    days = [d for d in days_between(start, end) if lakehouse.partition_path(VALIDATED_TABLE, d).exists()]
+    days = lakehouse.existing_days(VALIDATED_TABLE, start, end)
     if not days:
         return empty_model_inputs()
     for table in (CUSTOMER_TABLE, MERCHANT_TABLE):
-        require_partitions(lakehouse, table, days)
+        lakehouse.require_partitions(table, days)
 
     def scan(table: str) -> pl.LazyFrame:
         return pl.scan_parquet([lakehouse.partition_path(table, d) for d in days])

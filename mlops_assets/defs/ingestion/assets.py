@@ -11,6 +11,7 @@ from mlops_assets.tables import RAW_TABLE
 
 
 @dg.asset(
+    name=RAW_TABLE,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="ingestion",

@@ -30,7 +30,6 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from mlops_assets.defs.features.catalog import MODEL_FEATURES
 from mlops_assets.defs.features.model_inputs import model_inputs
 from mlops_assets.defs.monitoring.drift import (
     DriftConfig,
@@ -57,15 +56,24 @@ from mlops_assets.defs.monitoring.verdicts import (
     judge_prediction_drift,
     judge_volume,
 )
-from mlops_assets.defs.training.mlflow_resource import MlflowResource
 from mlops_assets.defs.validation.quality import TRAILING_DAYS, VolumeVerdict, volume_verdict
+from mlops_assets.domain import (
+    AMOUNT_EUR,
+    COUNTRY,
+    DEVICE,
+    EVENT_TIMESTAMP,
+    IS_FRAUD,
+    LABEL_AVAILABLE_AT,
+    MERCHANT_CATEGORY,
+)
+from mlops_assets.feature_catalog import MODEL_FEATURES
 from mlops_assets.lakehouse import write_text_atomic
 from mlops_assets.metadata import markdown_table
+from mlops_assets.mlflow_resource import MlflowResource
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource, ReportsResource
-from mlops_assets.tables import PREDICTIONS_TABLE
+from mlops_assets.tables import DRIFT_REPORT, PREDICTIONS_TABLE
 
-DRIFT_REPORT = "drift_report"
 MODEL_NAME_COLUMN = "model_name"
 MODEL_VERSION_COLUMN = "model_version"
 # What `training.flow` logs on each model's run: "<first day>..<last day> (<n> days)".
@@ -74,13 +82,13 @@ BASELINE_METRIC = "holdout_pr_auc"
 _DAY_RANGE = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})")
 
 # Model inputs plus the raw columns they derive from: a new country shows here before in any feature.
-NUMERIC_MONITORED: tuple[str, ...] = (*MODEL_FEATURES, "amount_eur")
-CATEGORICAL_MONITORED: tuple[str, ...] = ("merchant_category", "country", "device")
+NUMERIC_MONITORED: tuple[str, ...] = (*MODEL_FEATURES, AMOUNT_EUR)
+CATEGORICAL_MONITORED: tuple[str, ...] = (MERCHANT_CATEGORY, COUNTRY, DEVICE)
 # The columns of the trailing scored days that score drift and performance read.
 HISTORY_COLUMNS: tuple[str, ...] = (
-    "event_timestamp",
-    "is_fraud",
-    "label_available_at",
+    EVENT_TIMESTAMP,
+    IS_FRAUD,
+    LABEL_AVAILABLE_AT,
     SCORE_COLUMN,
     MODEL_NAME_COLUMN,
     MODEL_VERSION_COLUMN,
@@ -445,7 +453,7 @@ def drift_report(
             result = evaluate_performance(current, as_of, SCORE_COLUMN, None, performance_config)
         else:
             assert scored_all is not None  # it holds this day's rows
-            event_day = pl.col("event_timestamp").dt.date()
+            event_day = pl.col(EVENT_TIMESTAMP).dt.date()
             versioned = _same_version(scored_all, version)
             history = versioned.filter(
                 (event_day >= day - timedelta(days=config.score_history_days)) & (event_day < day)

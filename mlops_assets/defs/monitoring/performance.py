@@ -15,15 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Final, Literal
+from typing import Literal
 
 import polars as pl
 
 from mlops_assets.defs.features.dataset import day_start, labelled_as_of
-from mlops_assets.domain import LABEL_MATURITY_DAYS
-
-LABEL_COLUMN: Final[str] = "is_fraud"
-EVENT_COLUMN: Final[str] = "event_timestamp"
+from mlops_assets.domain import EVENT_TIMESTAMP, IS_FRAUD, LABEL_MATURITY_DAYS
 
 PerformanceStatus = Literal["pass", "fail", "pending"]
 
@@ -98,18 +95,18 @@ def evaluate_performance(
     if scored.height == 0:
         return PerformanceResult(0, 0, 0, None, "pending", "no scored rows in the window", baseline_pr_auc)
     newest = last_mature_day(as_of, config.label_maturity_days)
-    mature = scored.filter(pl.col(EVENT_COLUMN) < day_start(newest + timedelta(days=1)))
+    mature = scored.filter(pl.col(EVENT_TIMESTAMP) < day_start(newest + timedelta(days=1)))
     immature_rows = scored.height - mature.height
     rows = mature.height
     labelled = labelled_as_of(mature, as_of)
-    positives = int(labelled[LABEL_COLUMN].sum()) if labelled.height else 0
+    positives = int(labelled[IS_FRAUD].sum()) if labelled.height else 0
     pr_auc = (
-        float(average_precision_score(labelled[LABEL_COLUMN].to_numpy(), labelled[score_column].to_numpy()))
+        float(average_precision_score(labelled[IS_FRAUD].to_numpy(), labelled[score_column].to_numpy()))
         if positives
         else None
     )
     measured = None if pr_auc is None else round(pr_auc, 6)
-    days = mature[EVENT_COLUMN].dt.date()
+    days = mature[EVENT_TIMESTAMP].dt.date()
     window: tuple[date, date] | None = (days.min(), days.max()) if rows else None  # type: ignore[assignment]
 
     def result(status: PerformanceStatus, reason: str) -> PerformanceResult:

@@ -13,16 +13,23 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from mlops_assets.defs.features.catalog import MODEL_FEATURES
 from mlops_assets.defs.features.model_inputs import model_inputs
 from mlops_assets.defs.training.data import feature_matrix
-from mlops_assets.defs.training.mlflow_resource import MlflowResource
 from mlops_assets.defs.training.models import LIGHTGBM, REGISTERED_MODEL_NAMES
 from mlops_assets.defs.training.registry import THRESHOLD_TAG, LoadedModel, check_features, load_champion
+from mlops_assets.domain import EVENT_TIMESTAMP, TRANSACTION_ID
+from mlops_assets.feature_catalog import MODEL_FEATURES
 from mlops_assets.metadata import markdown_table, preview, table_schema
+from mlops_assets.mlflow_resource import MlflowResource
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource
-from mlops_assets.tables import CUSTOMER_TABLE, MERCHANT_TABLE, PREDICTIONS_TABLE, VALIDATED_TABLE
+from mlops_assets.tables import (
+    CUSTOMER_TABLE,
+    MERCHANT_TABLE,
+    MODEL_PROMOTION,
+    PREDICTIONS_TABLE,
+    VALIDATED_TABLE,
+)
 
 SCORE_COLUMN = "score"
 FLAG_COLUMN = "is_flagged"
@@ -71,10 +78,11 @@ def score_inputs(
 
 
 @dg.asset(
+    name=PREDICTIONS_TABLE,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     # The feature tables are read through `model_inputs`: declared so one run orders them before scoring.
-    deps=[VALIDATED_TABLE, CUSTOMER_TABLE, MERCHANT_TABLE, "model_promotion"],
+    deps=[VALIDATED_TABLE, CUSTOMER_TABLE, MERCHANT_TABLE, MODEL_PROMOTION],
     group_name="monitoring",
     kinds={"mlflow", "polars", "parquet"},
     tags={"stage": "monitoring"},
@@ -126,7 +134,7 @@ def batch_predictions(
             "per_partition": dg.MetadataValue.md(markdown_table(pl.DataFrame(per_day), max_rows=400)),
             "preview": preview(
                 combined.select(
-                    "transaction_id", "event_timestamp", SCORE_COLUMN, FLAG_COLUMN, "model_version"
+                    TRANSACTION_ID, EVENT_TIMESTAMP, SCORE_COLUMN, FLAG_COLUMN, "model_version"
                 ).sort(SCORE_COLUMN, descending=True)
             ),
         }

@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import polars as pl
 
-from mlops_assets.defs.features.catalog import MODEL_FEATURES
 from mlops_assets.defs.monitoring.assets import DriftReportConfig, load_reference
 from mlops_assets.defs.monitoring.drift import ReferenceWindowError, compare_to_reference, summarize
 from mlops_assets.defs.monitoring.predictions import SCORE_COLUMN
@@ -22,14 +21,14 @@ from mlops_assets.defs.serving.comparison import (
     summarize_shadow,
 )
 from mlops_assets.defs.serving.parity import feature_parity, score_parity
-from mlops_assets.defs.serving.resources import PredictionLogResource
-from mlops_assets.defs.training.mlflow_resource import MlflowResource
-from mlops_assets.domain import LABEL_MATURITY_DAYS
+from mlops_assets.domain import IS_FRAUD, LABEL_MATURITY_DAYS, TRANSACTION_ID
+from mlops_assets.feature_catalog import MODEL_FEATURES
 from mlops_assets.metadata import markdown_table, preview, table_schema
+from mlops_assets.mlflow_resource import MlflowResource
 from mlops_assets.partitions import daily_partitions
-from mlops_assets.resources import LakehouseResource
+from mlops_assets.resources import LakehouseResource, PredictionLogResource
 from mlops_assets.serving.features import EXACT_FEATURES
-from mlops_assets.serving.log import CHALLENGER_SCORE, CHAMPION_SCORE
+from mlops_assets.serving.log import CHALLENGER_SCORE, CHAMPION_SCORE, read_log_files
 from mlops_assets.tables import (
     PREDICTIONS_TABLE,
     SERVING_LOG_TABLE,
@@ -86,7 +85,7 @@ def parity_verdict(served: pl.DataFrame, batch: pl.DataFrame | None) -> Verdict:
         return Verdict("skipped", f"no served transaction is in {PREDICTIONS_TABLE} of this day")
     exact = table.filter(pl.col("claimed_exact"))
     bad = exact.filter(pl.col("mismatches") > 0)
-    same_version = served.join(batch.select("transaction_id", "model_version"), on="transaction_id").filter(
+    same_version = served.join(batch.select(TRANSACTION_ID, "model_version"), on=TRANSACTION_ID).filter(
         pl.col("champion_version") == pl.col("model_version")
     )
     scores = score_parity(same_version, batch, CHAMPION_SCORE, SCORE_COLUMN)
@@ -185,7 +184,7 @@ def serving_log(
     """Ingest one day of the prediction log; check parity with batch and drift of served traffic."""
     day = _day(context)
     files = prediction_log.day_files(day)
-    served = prediction_log.read_day(day)
+    served = read_log_files(files)
     path = lakehouse.write_partition(SERVING_LOG_TABLE, day, served)
     with_challenger = served.filter(pl.col(CHALLENGER_SCORE).is_not_null())
     versions = (
@@ -199,7 +198,7 @@ def serving_log(
             "dagster/row_count": served.height,
             "dagster/column_schema": table_schema(served),
             "batch_files": len(files),
-            "transactions": served["transaction_id"].n_unique(),
+            "transactions": served[TRANSACTION_ID].n_unique(),
             "shadow_scored": with_challenger.height,
             "shadow_errors": int(served["shadow_error"].is_not_null().sum()),
             "cold_starts": int((served["cold_start"].fill_null("") != "").sum()),
@@ -207,9 +206,7 @@ def serving_log(
             "latency_ms": _percentiles(served["latency_ms"]),
             "versions": dg.MetadataValue.md(markdown_table(versions, max_rows=20)),
             "path": dg.MetadataValue.path(str(path)),
-            "preview": preview(
-                served.select("request_id", "transaction_id", CHAMPION_SCORE, CHALLENGER_SCORE)
-            ),
+            "preview": preview(served.select("request_id", TRANSACTION_ID, CHAMPION_SCORE, CHALLENGER_SCORE)),
         },
     )
     selected = context.selected_asset_check_keys
@@ -294,7 +291,7 @@ def shadow_comparison(
     difference = None
     if labelled is not None:
         difference = paired_pr_auc_difference(
-            labelled["is_fraud"].to_numpy(),
+            labelled[IS_FRAUD].to_numpy(),
             labelled[CHAMPION_SCORE].to_numpy(),
             labelled[CHALLENGER_SCORE].to_numpy(),
             samples=config.bootstrap_samples,

@@ -15,6 +15,7 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 
+from mlops_assets.domain import IS_FRAUD, LABEL_AVAILABLE_AT, TRANSACTION_ID
 from mlops_assets.serving.log import CHALLENGER_FLAG, CHALLENGER_SCORE, CHAMPION_FLAG, CHAMPION_SCORE
 
 BOOTSTRAP_SAMPLES: Final[int] = 1000
@@ -117,10 +118,10 @@ def mature_labels(
     if validated is None:
         return None, f"no validated_transactions partition for {day}: labels unknown"
     labelled = log.filter(pl.col(CHALLENGER_SCORE).is_not_null()).join(
-        validated.filter(pl.col("label_available_at") <= as_of).select("transaction_id", "is_fraud"),
-        on="transaction_id",
+        validated.filter(pl.col(LABEL_AVAILABLE_AT) <= as_of).select(TRANSACTION_ID, IS_FRAUD),
+        on=TRANSACTION_ID,
     )
-    positives = int(labelled["is_fraud"].sum()) if labelled.height else 0
+    positives = int(labelled[IS_FRAUD].sum()) if labelled.height else 0
     if positives < MIN_LABELLED_POSITIVES:
         return (
             None,

@@ -13,6 +13,8 @@ from typing import Final
 
 import polars as pl
 
+from mlops_assets.domain import TRANSACTION_ID
+
 ATOL: Final[float] = 1e-9
 RTOL: Final[float] = 1e-9
 # Scores: float32 model inputs, so the same features give the same score to float32 precision.
@@ -38,8 +40,8 @@ def feature_parity(
     Rows are paired by `transaction_id` (served transactions that batch did not score are left out);
     the last served record of a transaction counts (a retry scores it again).
     """
-    paired = served.unique("transaction_id", keep="last").join(
-        batch.select("transaction_id", *features), on="transaction_id", suffix="_batch"
+    paired = served.unique(TRANSACTION_ID, keep="last").join(
+        batch.select(TRANSACTION_ID, *features), on=TRANSACTION_ID, suffix="_batch"
     )
     rows = []
     for name in features:
@@ -67,8 +69,8 @@ def score_parity(
     served: pl.DataFrame, batch: pl.DataFrame, served_score: str, batch_score: str
 ) -> dict[str, float | int]:
     """Rows paired, scores differing by more than `SCORE_TOLERANCE`, and the largest difference."""
-    paired = served.unique("transaction_id", keep="last").join(
-        batch.select("transaction_id", pl.col(batch_score).alias("_batch_score")), on="transaction_id"
+    paired = served.unique(TRANSACTION_ID, keep="last").join(
+        batch.select(TRANSACTION_ID, pl.col(batch_score).alias("_batch_score")), on=TRANSACTION_ID
     )
     diff = (pl.col(served_score) - pl.col("_batch_score")).abs()
     row = paired.select((diff > SCORE_TOLERANCE).sum().alias("mismatches"), diff.max().alias("max_abs_error"))

@@ -10,24 +10,24 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from mlops_assets.defs.features.catalog import (
+from mlops_assets.defs.training.data import SplitConfig
+from mlops_assets.defs.training.models import LIGHTGBM, REGISTERED_MODEL_NAMES, TORCH
+from mlops_assets.defs.training.promotion import PromotionPolicy
+from mlops_assets.feature_catalog import (
     FEATURE_FILL_VALUES,
     FEATURE_SERVICE_NAME,
     MODEL_FEATURES,
     NULLABLE_FEATURES,
 )
-from mlops_assets.defs.training.data import SplitConfig
-from mlops_assets.defs.training.mlflow_resource import MlflowResource
-from mlops_assets.defs.training.models import LIGHTGBM, REGISTERED_MODEL_NAMES, TORCH
-from mlops_assets.defs.training.promotion import PromotionPolicy
 from mlops_assets.k8s import k8s_op_tags
 from mlops_assets.metadata import markdown_table
+from mlops_assets.mlflow_resource import MlflowResource
 from mlops_assets.resources import LakehouseResource
-from mlops_assets.tables import TRAINING_TABLE
+from mlops_assets.tables import FRAUD_MODEL, MODEL_PROMOTION, TRAINING_TABLE
 
 FRAUD_MODEL_KEYS: dict[str, dg.AssetKey] = {
-    LIGHTGBM: dg.AssetKey(["fraud_model", LIGHTGBM]),
-    TORCH: dg.AssetKey(["fraud_model", TORCH]),
+    LIGHTGBM: dg.AssetKey([FRAUD_MODEL, LIGHTGBM]),
+    TORCH: dg.AssetKey([FRAUD_MODEL, TORCH]),
 }
 FAMILY_KINDS = {LIGHTGBM: {"lightgbm", "mlflow"}, TORCH: {"pytorch", "mlflow"}}
 
@@ -165,6 +165,7 @@ def fraud_model(
 
 
 @dg.asset(
+    name=MODEL_PROMOTION,
     deps=[*FRAUD_MODEL_KEYS.values(), TRAINING_TABLE],
     group_name="training",
     kinds={"mlflow"},

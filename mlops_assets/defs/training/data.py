@@ -15,10 +15,10 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-LABEL = "is_fraud"
-TIMESTAMP = "event_timestamp"
+from mlops_assets.domain import COUNTRY, EVENT_TIMESTAMP, IS_FRAUD, MERCHANT_CATEGORY
+
 DAY = "_day"
-SLICE_COLUMNS: tuple[str, ...] = ("country", "merchant_category")
+SLICE_COLUMNS: tuple[str, ...] = (COUNTRY, MERCHANT_CATEGORY)
 
 
 class TrainingDataError(ValueError):
@@ -54,7 +54,7 @@ class TimeSplit:
 
 def day_window(frame: pl.DataFrame) -> tuple[date, date]:
     """First and last UTC day of `event_timestamp` in the frame."""
-    days = frame.get_column(TIMESTAMP).dt.date()
+    days = frame.get_column(EVENT_TIMESTAMP).dt.date()
     return days.min(), days.max()  # type: ignore[return-value]
 
 
@@ -72,18 +72,18 @@ def check_training_frame(
     values (a bug upstream: LightGBM would silently treat them as missing and torch would emit NaN
     losses), and nulls outside the `nullable` features (those are null where undefined, by contract).
     """
-    missing = [c for c in (*features, LABEL, TIMESTAMP) if c not in frame.columns]
+    missing = [c for c in (*features, IS_FRAUD, EVENT_TIMESTAMP) if c not in frame.columns]
     if missing:
         raise TrainingDataError(f"{name} data: missing columns {missing}")
     if frame.height < min_rows:
         raise TrainingDataError(f"{name} data: {frame.height} rows, fewer than the minimum of {min_rows}")
-    classes = sorted(frame.get_column(LABEL).unique().to_list())
+    classes = sorted(frame.get_column(IS_FRAUD).unique().to_list())
     if classes != [0, 1]:
         raise TrainingDataError(
-            f"{name} data: label {LABEL} has only class(es) {classes} in {frame.height} rows; "
+            f"{name} data: label {IS_FRAUD} has only class(es) {classes} in {frame.height} rows; "
             "a classifier needs both fraud (1) and legitimate (0) rows"
         )
-    positives = int(frame.get_column(LABEL).sum())
+    positives = int(frame.get_column(IS_FRAUD).sum())
     if positives < min_positives:
         raise TrainingDataError(
             f"{name} data: {positives} fraud rows, fewer than the minimum of {min_positives}"
@@ -118,7 +118,7 @@ def split_by_time(frame: pl.DataFrame, config: SplitConfig) -> TimeSplit:
     newest mature days; a dataset built with `label_maturity_days=0` gets a fraud-poor, biased holdout,
     and that choice is recorded on the dataset's materialization.
     """
-    with_day = frame.with_columns(pl.col(TIMESTAMP).dt.date().alias(DAY))
+    with_day = frame.with_columns(pl.col(EVENT_TIMESTAMP).dt.date().alias(DAY))
     days = with_day.get_column(DAY).unique().sort().to_list()
     needed = config.validation_days + config.holdout_days + 1
     if len(days) < needed:
@@ -135,7 +135,7 @@ def split_by_time(frame: pl.DataFrame, config: SplitConfig) -> TimeSplit:
             condition &= pl.col(DAY) >= lo
         if hi is not None:
             condition &= pl.col(DAY) < hi
-        return with_day.filter(condition).sort(TIMESTAMP).drop(DAY)
+        return with_day.filter(condition).sort(EVENT_TIMESTAMP).drop(DAY)
 
     return TimeSplit(
         train=part(None, validation_start),
@@ -164,13 +164,13 @@ def feature_matrix(frame: pl.DataFrame, features: Sequence[str]) -> np.ndarray:
 
 def labels(frame: pl.DataFrame) -> np.ndarray:
     """The label as an int vector."""
-    return frame.get_column(LABEL).cast(pl.Int32).to_numpy()
+    return frame.get_column(IS_FRAUD).cast(pl.Int32).to_numpy()
 
 
 def partition_hashes(frame: pl.DataFrame) -> dict[str, str]:
     """A content hash per UTC day: independent of row order and file layout (stable for the pinned polars)."""
     hashes: dict[str, str] = {}
-    with_day = frame.with_columns(pl.col(TIMESTAMP).dt.date().alias(DAY))
+    with_day = frame.with_columns(pl.col(EVENT_TIMESTAMP).dt.date().alias(DAY))
     for (day,), part in with_day.sort(DAY).group_by(DAY, maintain_order=True):
         row_hashes = np.sort(part.drop(DAY).hash_rows(seed=0).to_numpy())
         hashes[day.isoformat()] = hashlib.sha256(row_hashes.tobytes()).hexdigest()[:16]

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from mlops_assets.defs.training.data import LABEL, SLICE_COLUMNS
+from mlops_assets.defs.training.data import SLICE_COLUMNS
+from mlops_assets.domain import IS_FRAUD
 
 TARGET_PRECISION = 0.9
 MIN_SLICE_POSITIVES = 5
@@ -107,7 +108,7 @@ def evaluate(
     """Score quality of `scores` (fraud probabilities) against the frame's labels, overall and by slice."""
     from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-    y = frame.get_column(LABEL).cast(pl.Int32).to_numpy()
+    y = frame.get_column(IS_FRAUD).cast(pl.Int32).to_numpy()
     p = np.clip(np.asarray(scores, dtype=np.float64), EPS, 1 - EPS)
     if len(np.unique(y)) < 2:
         raise ValueError(f"evaluation needs both classes; got only {np.unique(y).tolist()} in {len(y)} rows")

@@ -15,7 +15,6 @@ import polars as pl
 
 from mlops_assets.defs.training import registry
 from mlops_assets.defs.training.data import (
-    LABEL,
     SplitConfig,
     TimeSplit,
     combined_hash,
@@ -27,11 +26,12 @@ from mlops_assets.defs.training.data import (
 from mlops_assets.defs.training.evaluation import Evaluation, Latency, evaluate, measure_latency
 from mlops_assets.defs.training.model_card import CardFacts, render_model_card
 from mlops_assets.defs.training.models import LIGHTGBM, REGISTERED_MODEL_NAMES, TORCH, TrainedModel
+from mlops_assets.domain import IS_FRAUD
 
 if TYPE_CHECKING:
     from mlops_assets.defs.training.lightgbm_model import LightGBMParams
-    from mlops_assets.defs.training.mlflow_resource import MlflowResource
     from mlops_assets.defs.training.torch_model import TorchParams
+    from mlops_assets.mlflow_resource import MlflowResource
 
 INPUT_EXAMPLE_ROWS = 5
 
@@ -171,9 +171,9 @@ def train_and_register(
         for name, part in split.parts().items():
             mlflow.log_input(
                 mlflow.data.from_polars(  # type: ignore[attr-defined]  # defined at import time
-                    part.select(*features, LABEL),
+                    part.select(*features, IS_FRAUD),
                     source=dataset_source,
-                    targets=LABEL,
+                    targets=IS_FRAUD,
                     name=f"training_dataset.{name}",
                 ),
                 context=name,

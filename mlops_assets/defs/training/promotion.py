@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from mlops_assets.defs.training import registry
-from mlops_assets.defs.training.data import LABEL, TIMESTAMP, feature_matrix
+from mlops_assets.defs.training.data import feature_matrix
 from mlops_assets.defs.training.evaluation import evaluate, measure_latency
+from mlops_assets.domain import EVENT_TIMESTAMP, IS_FRAUD
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -165,7 +166,7 @@ def parse_window(window: str) -> tuple[date, date]:
 def holdout_rows(dataset: pl.DataFrame, window: str) -> pl.DataFrame:
     """Rows of `dataset` in a `YYYY-MM-DD..YYYY-MM-DD` day window (inclusive), as tagged on a version."""
     lo, hi = parse_window(window)
-    day = pl.col(TIMESTAMP).dt.date()
+    day = pl.col(EVENT_TIMESTAMP).dt.date()
     return dataset.filter((day >= lo) & (day <= hi))
 
 
@@ -242,9 +243,9 @@ def holdout_scorer(
 
     def score(model_name: str, version: str, window: str) -> Scorecard:
         holdout = holdout_rows(dataset, window)
-        if holdout.get_column(LABEL).n_unique() < 2:
+        if holdout.get_column(IS_FRAUD).n_unique() < 2:
             raise HoldoutTooSmallError(
-                f"{window}: {holdout.height} rows, {int(holdout.get_column(LABEL).sum())} fraud; "
+                f"{window}: {holdout.height} rows, {int(holdout.get_column(IS_FRAUD).sum())} fraud; "
                 "scoring needs both classes"
             )
         model = registry.load_version(client, model_name, version)

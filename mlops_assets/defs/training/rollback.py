@@ -79,7 +79,7 @@ def rollback_champion(client: MlflowClient, model_name: str, version: str, reaso
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
-    from mlops_assets.defs.training.mlflow_resource import MlflowResource, TrackingStoreUnavailableError
+    from mlops_assets.mlflow_resource import MlflowResource, TrackingStoreUnavailableError
     from mlops_assets.settings import Settings
 
     parser = argparse.ArgumentParser(

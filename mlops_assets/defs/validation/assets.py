@@ -14,6 +14,7 @@ from mlops_assets.defs.validation.quality import (
     volume_verdict,
 )
 from mlops_assets.defs.validation.split import split_transactions
+from mlops_assets.domain import TRANSACTION_ID
 from mlops_assets.metadata import markdown_table, preview, table_schema
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource
@@ -111,7 +112,7 @@ def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, la
         metadata={
             "dagster/row_count": quarantined.height,
             "failures_by_rule": dg.MetadataValue.md(markdown_table(failures, max_rows=50)),
-            "preview": preview(quarantined.select("quarantine_reason", "transaction_id", "source_file")),
+            "preview": preview(quarantined.select("quarantine_reason", TRANSACTION_ID, "source_file")),
         },
     )
     yield dg.AssetCheckResult(

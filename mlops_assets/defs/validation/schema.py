@@ -15,11 +15,21 @@ if TYPE_CHECKING:
     import pandera.polars as pa
 
 from mlops_assets.domain import (
+    AMOUNT_EUR,
+    COUNTRY,
     COUNTRY_CODE_PATTERN,
+    CUSTOMER_ID,
+    DEVICE,
     DEVICES,
+    EVENT_TIMESTAMP,
+    IS_FRAUD,
+    LABEL_AVAILABLE_AT,
     MAX_AMOUNT_EUR,
     MERCHANT_CATEGORIES,
+    MERCHANT_CATEGORY,
+    MERCHANT_ID,
     TRANSACTION_DTYPES,
+    TRANSACTION_ID,
 )
 
 
@@ -39,31 +49,31 @@ def transaction_schema(day: date) -> pa.DataFrameSchema:
     dtypes = TRANSACTION_DTYPES
     return pa.DataFrameSchema(
         {
-            "transaction_id": pa.Column(
-                dtypes["transaction_id"], checks=pa.Check.str_length(min_value=1), unique=True
+            TRANSACTION_ID: pa.Column(
+                dtypes[TRANSACTION_ID], checks=pa.Check.str_length(min_value=1), unique=True
             ),
-            "event_timestamp": pa.Column(
-                dtypes["event_timestamp"],
+            EVENT_TIMESTAMP: pa.Column(
+                dtypes[EVENT_TIMESTAMP],
                 checks=[pa.Check.ge(start), pa.Check.lt(end)],
             ),
-            "customer_id": pa.Column(dtypes["customer_id"], checks=pa.Check.str_length(min_value=1)),
-            "merchant_id": pa.Column(dtypes["merchant_id"], checks=pa.Check.str_length(min_value=1)),
-            "merchant_category": pa.Column(
-                dtypes["merchant_category"], checks=pa.Check.isin(MERCHANT_CATEGORIES)
+            CUSTOMER_ID: pa.Column(dtypes[CUSTOMER_ID], checks=pa.Check.str_length(min_value=1)),
+            MERCHANT_ID: pa.Column(dtypes[MERCHANT_ID], checks=pa.Check.str_length(min_value=1)),
+            MERCHANT_CATEGORY: pa.Column(
+                dtypes[MERCHANT_CATEGORY], checks=pa.Check.isin(MERCHANT_CATEGORIES)
             ),
-            "country": pa.Column(dtypes["country"], checks=pa.Check.str_matches(COUNTRY_CODE_PATTERN)),
-            "device": pa.Column(dtypes["device"], checks=pa.Check.isin(DEVICES)),
-            "amount_eur": pa.Column(
-                dtypes["amount_eur"],
+            COUNTRY: pa.Column(dtypes[COUNTRY], checks=pa.Check.str_matches(COUNTRY_CODE_PATTERN)),
+            DEVICE: pa.Column(dtypes[DEVICE], checks=pa.Check.isin(DEVICES)),
+            AMOUNT_EUR: pa.Column(
+                dtypes[AMOUNT_EUR],
                 checks=[pa.Check.gt(0), pa.Check.le(MAX_AMOUNT_EUR)],
             ),
-            "is_fraud": pa.Column(dtypes["is_fraud"], checks=pa.Check.isin([0, 1])),
-            "label_available_at": pa.Column(
-                dtypes["label_available_at"],
+            IS_FRAUD: pa.Column(dtypes[IS_FRAUD], checks=pa.Check.isin([0, 1])),
+            LABEL_AVAILABLE_AT: pa.Column(
+                dtypes[LABEL_AVAILABLE_AT],
                 # A label cannot arrive before its payment: such a row would leak its own label into
                 # the label-delay-aware features (merchant fraud rate) as of its own timestamp.
                 checks=pa.Check(
-                    lambda data: data.lazyframe.select(pl.col(data.key) >= pl.col("event_timestamp")),
+                    lambda data: data.lazyframe.select(pl.col(data.key) >= pl.col(EVENT_TIMESTAMP)),
                     name="label_after_event",
                 ),
             ),

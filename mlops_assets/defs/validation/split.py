@@ -11,7 +11,7 @@ from datetime import date
 import polars as pl
 
 from mlops_assets.defs.validation.schema import transaction_schema
-from mlops_assets.domain import PARSE_ERROR_COLUMN
+from mlops_assets.domain import PARSE_ERROR_COLUMN, TRANSACTION_ID
 
 ROW = "_row"
 
@@ -61,7 +61,7 @@ def _row_failures(frame: pl.DataFrame, day: date) -> pl.DataFrame:
         )
     # pandera's `unique` flags every copy of a duplicated id; the first copy is the valid one,
     # only the later copies are rejected (they would double-count the payment downstream).
-    first_copy = frame.select(pl.col(ROW), pl.col("transaction_id").is_first_distinct().alias("_first"))
+    first_copy = frame.select(pl.col(ROW), pl.col(TRANSACTION_ID).is_first_distinct().alias("_first"))
     cases = (
         cases.join(first_copy, on=ROW, how="left")
         .filter(~((pl.col("check") == "field_uniqueness") & pl.col("_first")))

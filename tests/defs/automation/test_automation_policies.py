@@ -14,7 +14,7 @@ from mlops_assets.defs.automation.policies import (
     apply_automation,
 )
 from mlops_assets.defs.features.compute import MERCHANT_LOOKBACK_DAYS
-from mlops_assets.defs.training.mlflow_resource import MlflowResource
+from mlops_assets.mlflow_resource import MlflowResource
 from mlops_assets.partitions import daily_partitions
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import REPO_ROOT, Settings

@@ -16,10 +16,10 @@ from mlops_assets.defs.features.assets import (
     merchant_features,
     training_dataset,
 )
-from mlops_assets.defs.features.catalog import ID_COLUMNS, MODEL_FEATURES
 from mlops_assets.defs.features.compute import compute_customer_features, compute_merchant_features
 from mlops_assets.defs.features.model_inputs import model_inputs
 from mlops_assets.domain import LABEL_MATURITY_DAYS
+from mlops_assets.feature_catalog import ID_COLUMNS, MODEL_FEATURES
 from mlops_assets.partitions import daily_partitions
 from mlops_assets.resources import LakehouseResource
 from mlops_assets.settings import Settings

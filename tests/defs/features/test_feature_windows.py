@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from mlops_assets.defs.features.catalog import CUSTOMER_FEATURES, MERCHANT_FEATURES
 from mlops_assets.defs.features.compute import compute_customer_features, compute_merchant_features
+from mlops_assets.feature_catalog import CUSTOMER_FEATURES, MERCHANT_FEATURES
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 H = timedelta(hours=1)

@@ -18,10 +18,10 @@ from mlops_assets.defs.features.assets import (
     online_features,
     training_dataset,
 )
-from mlops_assets.defs.features.catalog import CUSTOMER_FEATURES, FEATURE_SERVICE_NAME, MERCHANT_FEATURES
-from mlops_assets.defs.features.feast_resource import FeastResource, redis_connection_string
-from mlops_assets.production import redis_service_from_url
+from mlops_assets.feast_resource import FeastResource, redis_connection_string
+from mlops_assets.feature_catalog import CUSTOMER_FEATURES, FEATURE_SERVICE_NAME, MERCHANT_FEATURES
 from mlops_assets.resources import LakehouseResource
+from mlops_assets.services import redis_service_from_url
 from mlops_assets.settings import Settings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

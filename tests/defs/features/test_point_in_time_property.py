@@ -14,9 +14,9 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlops_assets.defs.features.catalog import ID_COLUMNS, MODEL_FEATURES
 from mlops_assets.defs.features.compute import compute_customer_features, compute_merchant_features
 from mlops_assets.defs.features.dataset import join_features, labelled_as_of
+from mlops_assets.feature_catalog import ID_COLUMNS, MODEL_FEATURES
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 STEP = timedelta(minutes=30)  # coarse steps: ties and exact window boundaries (1h, 24h, 7d, 30d) happen

@@ -14,12 +14,6 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import TEMPORARILY_UNAVAILABLE
 
-from mlops_assets.defs.features.catalog import (
-    CUSTOMER_FEATURES,
-    ID_COLUMNS,
-    MERCHANT_FEATURES,
-    MODEL_FEATURES,
-)
 from mlops_assets.defs.monitoring import assets as monitoring_assets
 from mlops_assets.defs.monitoring.assets import (
     CHECK_KEYS,
@@ -33,8 +27,14 @@ from mlops_assets.defs.monitoring.assets import (
     training_window,
 )
 from mlops_assets.defs.monitoring.drift import DriftConfig, ReferenceWindowError
-from mlops_assets.defs.training.mlflow_resource import MlflowResource
 from mlops_assets.domain import LABEL_MATURITY_DAYS
+from mlops_assets.feature_catalog import (
+    CUSTOMER_FEATURES,
+    ID_COLUMNS,
+    MERCHANT_FEATURES,
+    MODEL_FEATURES,
+)
+from mlops_assets.mlflow_resource import MlflowResource
 from mlops_assets.resources import LakehouseResource
 from mlops_assets.tables import (
     CUSTOMER_TABLE,

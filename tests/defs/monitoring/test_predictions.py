@@ -8,13 +8,13 @@ import polars as pl
 import pytest
 
 from mlops_assets.defs.features.assets import customer_features, merchant_features
-from mlops_assets.defs.features.catalog import ID_COLUMNS, MODEL_FEATURES
 from mlops_assets.defs.features.model_inputs import model_inputs
 from mlops_assets.defs.monitoring.predictions import batch_predictions, score_inputs
 from mlops_assets.defs.training import registry
 from mlops_assets.defs.training.data import SplitConfig, feature_matrix
 from mlops_assets.defs.training.flow import train_and_register
 from mlops_assets.defs.training.lightgbm_model import LightGBMParams
+from mlops_assets.feature_catalog import ID_COLUMNS, MODEL_FEATURES
 from mlops_assets.simulator import SimulationConfig, simulate_day
 
 START = date(2025, 3, 1)

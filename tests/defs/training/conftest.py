@@ -17,7 +17,7 @@ import pytest
 from mlops_assets.defs.training.data import SplitConfig
 from mlops_assets.defs.training.flow import TrainingOutcome, train_and_register
 from mlops_assets.defs.training.lightgbm_model import LightGBMParams
-from mlops_assets.defs.training.mlflow_resource import MlflowResource
+from mlops_assets.mlflow_resource import MlflowResource
 
 FEATURES: tuple[str, ...] = ("f_amount_z", "f_velocity", "f_foreign", "f_noise", "f_night")
 START = datetime(2025, 3, 1, tzinfo=UTC)

@@ -13,18 +13,18 @@ import pytest
 from mlops_assets.defs.training import registry
 from mlops_assets.defs.training.data import feature_matrix
 from mlops_assets.defs.training.flow import train_and_register
-from mlops_assets.defs.training.mlflow_resource import (
-    MlflowResource,
-    TrackingStoreUnavailableError,
-    check_tracking_store,
-    redact_uri,
-)
 from mlops_assets.defs.training.promotion import (
     PROMOTED_FIRST,
     HoldoutTooSmallError,
     PromotionPolicy,
     holdout_scorer,
     promote_challenger,
+)
+from mlops_assets.mlflow_resource import (
+    MlflowResource,
+    TrackingStoreUnavailableError,
+    check_tracking_store,
+    redact_uri,
 )
 from mlops_assets.settings import REPO_ROOT
 

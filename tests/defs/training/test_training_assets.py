@@ -4,9 +4,9 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from mlops_assets.defs.features.catalog import MODEL_FEATURES
 from mlops_assets.defs.training import registry
 from mlops_assets.defs.training.assets import fraud_model, model_promotion, rollback_champion_job
+from mlops_assets.feature_catalog import MODEL_FEATURES
 
 TRAIN_CONFIG = {
     "validation_days": 3,

@@ -6,7 +6,19 @@ online store can never disagree about the feature vector.
 
 from typing import Final
 
-from mlops_assets.domain import HOME_COUNTRY
+from mlops_assets.domain import (
+    AMOUNT_EUR,
+    COUNTRY,
+    CUSTOMER_ID,
+    DEVICE,
+    EVENT_TIMESTAMP,
+    HOME_COUNTRY,
+    IS_FRAUD,
+    LABEL_AVAILABLE_AT,
+    MERCHANT_CATEGORY,
+    MERCHANT_ID,
+    TRANSACTION_ID,
+)
 
 # Rolling windows of the customer aggregates, as (suffix, polars duration).
 CUSTOMER_WINDOWS: Final[tuple[tuple[str, str], ...]] = (
@@ -53,16 +65,16 @@ FEATURE_FILL_VALUES: Final[dict[str, float]] = {
 
 # Identifying and label columns carried beside the features (training_dataset, model_inputs).
 ID_COLUMNS: Final[tuple[str, ...]] = (
-    "transaction_id",
-    "customer_id",
-    "merchant_id",
-    "event_timestamp",
-    "label_available_at",
-    "is_fraud",
-    "country",
-    "merchant_category",
-    "device",
-    "amount_eur",
+    TRANSACTION_ID,
+    CUSTOMER_ID,
+    MERCHANT_ID,
+    EVENT_TIMESTAMP,
+    LABEL_AVAILABLE_AT,
+    IS_FRAUD,
+    COUNTRY,
+    MERCHANT_CATEGORY,
+    DEVICE,
+    AMOUNT_EUR,
 )
 
 CUSTOMER_ENTITY: Final[str] = "customer"

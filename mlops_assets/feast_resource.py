@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from mlops_assets.production import redis_service_from_url
+from mlops_assets.services import redis_service_from_url
 
 if TYPE_CHECKING:  # feast takes seconds to import: only inside the methods that use it.
     from feast import FeatureStore, RepoConfig
@@ -28,7 +28,7 @@ DEFINITIONS_FILE = "fraud_features.py"
 def redis_connection_string(url: str) -> str:
     """Feast's Redis connection string (`host:port,db=N,password=...,ssl=true`) from `MLOPS_REDIS_URL`.
 
-    Read by the production preflight's parser (`production.redis_service_from_url`), so Feast writes to
+    Read by the production preflight's parser (`services.redis_service_from_url`), so Feast writes to
     the Redis the preflight pinged and both accept the same values: `redis[s]://[:password@]host:port/db`
     or Feast's own `host:port[,password=...][,db=N][,ssl=true]`.
     """
