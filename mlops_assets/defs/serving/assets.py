@@ -25,7 +25,7 @@ from mlops_assets.domain import IS_FRAUD, LABEL_MATURITY_DAYS, TRANSACTION_ID
 from mlops_assets.feature_catalog import MODEL_FEATURES
 from mlops_assets.metadata import markdown_table, preview, table_schema
 from mlops_assets.mlflow_resource import MlflowResource
-from mlops_assets.partitions import daily_partitions
+from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource, PredictionLogResource
 from mlops_assets.serving.features import EXACT_FEATURES
 from mlops_assets.serving.log import CHALLENGER_SCORE, CHAMPION_SCORE, read_log_files
@@ -44,8 +44,30 @@ CHALLENGER_CHECK = "challenger_pr_auc"
 MAX_DRIFT_SHARE = 0.3
 
 
-def _day(context: dg.AssetExecutionContext) -> date:
-    return date.fromisoformat(context.partition_key)
+def combine(days: list[tuple[str, Verdict]]) -> Verdict:
+    """One check verdict for a run's days: fail if any day fails, skipped if no day could be judged.
+
+    A single-run backfill covers many days and a check result covers the run (as the monitoring checks
+    do); the metadata keeps every day's own verdict.
+    """
+    judged = [(day, v) for day, v in days if v.status != "skipped"]
+    per_day = {day: f"{v.status}: {v.reason}" for day, v in days}
+    if not judged:
+        return Verdict("skipped", "; ".join(f"{day}: {v.reason}" for day, v in days))
+    metadata: dict[str, object] = {"days_judged": len(judged), "per_day": dg.MetadataValue.json(per_day)}
+    if len(judged) == 1:
+        metadata |= judged[0][1].metadata
+    failing = [(day, v) for day, v in judged if v.status == "fail"]
+    if failing:
+        day, first = failing[0]
+        return Verdict(
+            "fail",
+            f"{len(failing)} of {len(judged)} days failed; {day}: {first.reason}",
+            tuple(d for d, _ in failing),
+            metadata,
+        )
+    last_day, last = judged[-1]
+    return Verdict("pass", f"{len(judged)} days passed; {last_day}: {last.reason}", (), metadata)
 
 
 def _result(asset: str, check: str, verdict: Verdict, severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
@@ -55,7 +77,7 @@ def _result(asset: str, check: str, verdict: Verdict, severity: dg.AssetCheckSev
         passed=verdict.passed,
         severity=severity,
         description=verdict.reason,
-        metadata={"reason": verdict.reason, **verdict.metadata},  # type: ignore[dict-item]
+        metadata={"reason": verdict.reason, "failing_days": list(verdict.failing_days), **verdict.metadata},  # type: ignore[dict-item]
     )
 
 
@@ -68,7 +90,7 @@ def _emit(
 ) -> Iterator[dg.AssetCheckResult]:
     # A verdict that cannot be judged is not emitted: Dagster records the check as skipped, never a pass.
     if verdict.status == "skipped":
-        context.log.info(f"{asset} {check} {context.partition_key}: skipped: {verdict.reason}")
+        context.log.info(f"{asset} {check}: skipped: {verdict.reason}")
         return
     yield _result(asset, check, verdict, severity)
 
@@ -159,7 +181,6 @@ the served inputs do not drift from the champion's training data.""",
         dg.AssetCheckSpec(
             PARITY_CHECK,
             asset=SERVING_LOG_TABLE,
-            partitions_def=daily_partitions,
             additional_deps=[PREDICTIONS_TABLE],
             description="Features the service claims exact equal batch_predictions' for every transaction "
             "both scored (skipped until batch_predictions has the day).",
@@ -167,12 +188,13 @@ the served inputs do not drift from the champion's training data.""",
         dg.AssetCheckSpec(
             SERVED_DRIFT_CHECK,
             asset=SERVING_LOG_TABLE,
-            partitions_def=daily_partitions,
             description=f"At most {MAX_DRIFT_SHARE:.0%} of the served inputs drift from the champion's "
             "training data (the batch feature_drift rule, on served traffic).",
         ),
     ],
     partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    # Subsettable so that a check with nothing to judge can be left out (recorded as skipped).
     can_subset=True,
 )
 def serving_log(
@@ -181,44 +203,67 @@ def serving_log(
     lakehouse: LakehouseResource,
     mlflow: MlflowResource,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    """Ingest one day of the prediction log; check parity with batch and drift of served traffic."""
-    day = _day(context)
-    files = prediction_log.day_files(day)
-    served = read_log_files(files)
-    path = lakehouse.write_partition(SERVING_LOG_TABLE, day, served)
-    with_challenger = served.filter(pl.col(CHALLENGER_SCORE).is_not_null())
+    """Ingest the run's days of the prediction log; check parity with batch and drift of served traffic."""
+    days = partition_days(context)
+    names = {key.name for key in context.selected_asset_check_keys}
+    per_day, frames = [], []
+    parity: list[tuple[str, Verdict]] = []
+    drift: list[tuple[str, Verdict]] = []
+    for day in days:
+        files = prediction_log.day_files(day)
+        served = read_log_files(files)
+        lakehouse.write_partition(SERVING_LOG_TABLE, day, served)
+        frames.append(served)
+        per_day.append(
+            {
+                "day": day.isoformat(),
+                "rows": served.height,
+                "batch_files": len(files),
+                "shadow_scored": served.filter(pl.col(CHALLENGER_SCORE).is_not_null()).height,
+                "shadow_errors": int(served["shadow_error"].is_not_null().sum()),
+                "cold_starts": int((served["cold_start"].fill_null("") != "").sum()),
+                "flagged": int(served["champion_flagged"].sum()),
+                **{f"latency_{k}_ms": v for k, v in _percentiles(served["latency_ms"]).items()},
+            }
+        )
+        if PARITY_CHECK in names:
+            batch_path = lakehouse.partition_path(PREDICTIONS_TABLE, day)
+            batch = pl.read_parquet(batch_path) if batch_path.exists() else None
+            parity.append((day.isoformat(), parity_verdict(served, batch)))
+        if SERVED_DRIFT_CHECK in names:
+            drift.append((day.isoformat(), served_drift_verdict(served, lakehouse, mlflow, day.isoformat())))
+    combined = pl.concat(frames)
     versions = (
-        served.group_by("champion_model", "champion_version", "challenger_version")
+        combined.group_by("champion_model", "champion_version", "challenger_version")
         .len()
         .sort("len", descending=True)
     )
+    table = pl.DataFrame(per_day)
     yield dg.MaterializeResult(
         asset_key=SERVING_LOG_TABLE,
         metadata={
-            "dagster/row_count": served.height,
-            "dagster/column_schema": table_schema(served),
-            "batch_files": len(files),
-            "transactions": served[TRANSACTION_ID].n_unique(),
-            "shadow_scored": with_challenger.height,
-            "shadow_errors": int(served["shadow_error"].is_not_null().sum()),
-            "cold_starts": int((served["cold_start"].fill_null("") != "").sum()),
-            "flagged": int(served["champion_flagged"].sum()),
-            "latency_ms": _percentiles(served["latency_ms"]),
+            "dagster/row_count": combined.height,
+            "dagster/column_schema": table_schema(combined),
+            "rows_per_partition": {row["day"]: row["rows"] for row in per_day},
+            "per_partition": dg.MetadataValue.md(markdown_table(table, max_rows=400)),
+            "shadow_scored": int(table["shadow_scored"].sum()),
+            "shadow_errors": int(table["shadow_errors"].sum()),
+            "latency_ms": _percentiles(combined["latency_ms"]),
             "versions": dg.MetadataValue.md(markdown_table(versions, max_rows=20)),
-            "path": dg.MetadataValue.path(str(path)),
-            "preview": preview(served.select("request_id", TRANSACTION_ID, CHAMPION_SCORE, CHALLENGER_SCORE)),
+            "path": dg.MetadataValue.path(str(lakehouse.partition_path(SERVING_LOG_TABLE, days[-1]))),
+            "preview": preview(
+                combined.select("request_id", TRANSACTION_ID, CHAMPION_SCORE, CHALLENGER_SCORE)
+            ),
         },
     )
-    selected = context.selected_asset_check_keys
-    names = {key.name for key in selected}
     if PARITY_CHECK in names:
-        batch_path = lakehouse.partition_path(PREDICTIONS_TABLE, day)
-        batch = pl.read_parquet(batch_path) if batch_path.exists() else None
-        verdict = parity_verdict(served, batch)
-        yield from _emit(context, SERVING_LOG_TABLE, PARITY_CHECK, verdict, dg.AssetCheckSeverity.ERROR)
+        yield from _emit(
+            context, SERVING_LOG_TABLE, PARITY_CHECK, combine(parity), dg.AssetCheckSeverity.ERROR
+        )
     if SERVED_DRIFT_CHECK in names:
-        verdict = served_drift_verdict(served, lakehouse, mlflow, day.isoformat())
-        yield from _emit(context, SERVING_LOG_TABLE, SERVED_DRIFT_CHECK, verdict, dg.AssetCheckSeverity.WARN)
+        yield from _emit(
+            context, SERVING_LOG_TABLE, SERVED_DRIFT_CHECK, combine(drift), dg.AssetCheckSeverity.WARN
+        )
 
 
 class ShadowComparisonConfig(dg.Config):
@@ -258,20 +303,20 @@ champion) with a bootstrap confidence interval on the same transactions.""",
         dg.AssetCheckSpec(
             SHADOW_COVERAGE_CHECK,
             asset=SHADOW_COMPARISON_TABLE,
-            partitions_def=daily_partitions,
             description="Every request served while a challenger existed got its shadow score "
             "(failures at most `max_shadow_error_share`).",
         ),
         dg.AssetCheckSpec(
             CHALLENGER_CHECK,
             asset=SHADOW_COMPARISON_TABLE,
-            partitions_def=daily_partitions,
             additional_deps=[VALIDATED_TABLE],
             description="The challenger is not significantly worse than the champion: the bootstrap CI of "
             "the paired PR AUC difference does not lie below 0 (skipped until labels are mature).",
         ),
     ],
     partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    # Subsettable so that a check with nothing to judge can be left out (recorded as skipped).
     can_subset=True,
 )
 def shadow_comparison(
@@ -279,15 +324,53 @@ def shadow_comparison(
     config: ShadowComparisonConfig,
     lakehouse: LakehouseResource,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    """Compare champion and challenger on the day's served traffic; the paired PR AUC once labels mature."""
-    day = _day(context)
+    """Compare champion and challenger on each day's served traffic; the paired PR AUC once labels mature."""
+    as_of = config.as_of_time()
+    rows: list[dict[str, object]] = []
+    coverage: list[tuple[str, Verdict]] = []
+    challenger: list[tuple[str, Verdict]] = []
+    versions: set[str] = set()
+    days = partition_days(context)
+    for day in days:
+        row, day_coverage, day_challenger, day_versions = _compare_day(lakehouse, config, day, as_of)
+        lakehouse.write_partition(SHADOW_COMPARISON_TABLE, day, pl.DataFrame([row]))
+        rows.append(row)
+        coverage.append((day.isoformat(), day_coverage))
+        challenger.append((day.isoformat(), day_challenger))
+        versions |= day_versions
+    table = pl.DataFrame(rows)
+    yield dg.MaterializeResult(
+        asset_key=SHADOW_COMPARISON_TABLE,
+        metadata={
+            "dagster/row_count": table.height,
+            "as_of": as_of.isoformat(timespec="seconds"),
+            "per_partition": dg.MetadataValue.md(markdown_table(table, max_rows=400)),
+            "challenger_versions": sorted(versions),
+            "path": dg.MetadataValue.path(str(lakehouse.partition_path(SHADOW_COMPARISON_TABLE, days[-1]))),
+        },
+    )
+    names = {key.name for key in context.selected_asset_check_keys}
+    if SHADOW_COVERAGE_CHECK in names:
+        verdict = combine(coverage)
+        yield from _emit(
+            context, SHADOW_COMPARISON_TABLE, SHADOW_COVERAGE_CHECK, verdict, dg.AssetCheckSeverity.ERROR
+        )
+    if CHALLENGER_CHECK in names:
+        verdict = combine(challenger)
+        yield from _emit(
+            context, SHADOW_COMPARISON_TABLE, CHALLENGER_CHECK, verdict, dg.AssetCheckSeverity.WARN
+        )
+
+
+def _compare_day(
+    lakehouse: LakehouseResource, config: ShadowComparisonConfig, day: date, as_of: datetime
+) -> tuple[dict[str, object], Verdict, Verdict, set[str]]:
+    """One day's comparison row, its coverage and challenger verdicts, and the challenger versions seen."""
     served = lakehouse.read_partition(SERVING_LOG_TABLE, day)
     summary = summarize_shadow(served)
     validated_path = lakehouse.partition_path(VALIDATED_TABLE, day)
     validated = pl.read_parquet(validated_path) if validated_path.exists() else None
-    labelled, label_status = mature_labels(
-        served, validated, day, config.as_of_time(), config.label_maturity_days
-    )
+    labelled, label_status = mature_labels(served, validated, day, as_of, config.label_maturity_days)
     difference = None
     if labelled is not None:
         difference = paired_pr_auc_difference(
@@ -296,7 +379,7 @@ def shadow_comparison(
             labelled[CHALLENGER_SCORE].to_numpy(),
             samples=config.bootstrap_samples,
         )
-    row = {
+    row: dict[str, object] = {
         "day": day,
         **summary.metadata(),
         "label_status": label_status,
@@ -305,51 +388,32 @@ def shadow_comparison(
         "ci_high": None if difference is None else difference.high,
         "labelled_rows": None if difference is None else difference.rows,
     }
-    frame = pl.DataFrame([row])
-    path = lakehouse.write_partition(SHADOW_COMPARISON_TABLE, day, frame)
-    yield dg.MaterializeResult(
-        asset_key=SHADOW_COMPARISON_TABLE,
-        metadata={
-            **{k: v for k, v in row.items() if k != "day" and v is not None},
-            "challenger_versions": sorted(
-                str(v) for v in served["challenger_version"].drop_nulls().unique().to_list()
-            ),
-            "path": dg.MetadataValue.path(str(path)),
-        },
-    )
-    names = {key.name for key in context.selected_asset_check_keys}
-    if SHADOW_COVERAGE_CHECK in names:
-        attempted = summary.shadow_scored + summary.shadow_errors
-        if attempted == 0:
-            verdict = Verdict("skipped", "no challenger served this day")
-        else:
-            share = summary.shadow_errors / attempted
-            verdict = Verdict(
-                "pass" if share <= config.max_shadow_error_share else "fail",
-                f"{summary.shadow_errors} of {attempted} shadow scorings failed ({share:.1%}; "
-                f"threshold {config.max_shadow_error_share:.1%})",
-                (),
-                {"shadow_error_share": round(share, 4)},
-            )
-        yield from _emit(
-            context, SHADOW_COMPARISON_TABLE, SHADOW_COVERAGE_CHECK, verdict, dg.AssetCheckSeverity.ERROR
+    attempted = summary.shadow_scored + summary.shadow_errors
+    if attempted == 0:
+        coverage = Verdict("skipped", "no challenger served this day")
+    else:
+        share = summary.shadow_errors / attempted
+        coverage = Verdict(
+            "pass" if share <= config.max_shadow_error_share else "fail",
+            f"{summary.shadow_errors} of {attempted} shadow scorings failed ({share:.1%}; "
+            f"threshold {config.max_shadow_error_share:.1%})",
+            (),
+            {"shadow_error_share": round(share, 4)},
         )
-    if CHALLENGER_CHECK in names:
-        if difference is None:
-            verdict = Verdict("skipped", label_status)
-        else:
-            text = (
-                f"PR AUC challenger - champion = {difference.difference:+.4f}, {difference.level:.0%} CI "
-                f"[{difference.low:+.4f}, {difference.high:+.4f}] on {difference.rows} labelled rows "
-                f"({difference.positives} frauds)"
-            )
-            worse = difference.high < 0
-            verdict = Verdict(
-                "fail" if worse else "pass",
-                ("challenger significantly worse: " if worse else "") + text,
-                (),
-                {"difference": difference.difference, "ci_low": difference.low, "ci_high": difference.high},
-            )
-        yield from _emit(
-            context, SHADOW_COMPARISON_TABLE, CHALLENGER_CHECK, verdict, dg.AssetCheckSeverity.WARN
+    if difference is None:
+        challenger = Verdict("skipped", label_status)
+    else:
+        text = (
+            f"PR AUC challenger - champion = {difference.difference:+.4f}, {difference.level:.0%} CI "
+            f"[{difference.low:+.4f}, {difference.high:+.4f}] on {difference.rows} labelled rows "
+            f"({difference.positives} frauds)"
         )
+        worse = difference.high < 0
+        challenger = Verdict(
+            "fail" if worse else "pass",
+            ("challenger significantly worse: " if worse else "") + text,
+            (),
+            {"difference": difference.difference, "ci_low": difference.low, "ci_high": difference.high},
+        )
+    versions = {str(v) for v in served["challenger_version"].drop_nulls().unique().to_list()}
+    return row, coverage, challenger, versions
