@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from mlops_assets.serving.batching import MicroBatcher
 from mlops_assets.serving.dependencies import DependencyUnavailableError
 from mlops_assets.serving.request import ScoreBatch, Transaction, WrongDayError
 from mlops_assets.serving.service import ScoringService
@@ -37,6 +38,7 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 def create_app(service: ScoringService, manage_lifecycle: bool = True) -> FastAPI:
     """The FastAPI app around `service`; with `manage_lifecycle` it starts and closes the service."""
+    batcher = MicroBatcher(service.score)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -45,6 +47,7 @@ def create_app(service: ScoringService, manage_lifecycle: bool = True) -> FastAP
         try:
             yield
         finally:
+            batcher.close()
             if manage_lifecycle:
                 service.close()
 
@@ -70,16 +73,14 @@ def create_app(service: ScoringService, manage_lifecycle: bool = True) -> FastAP
     ) -> JSONResponse:
         started = time.perf_counter()
         request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        ids = [f"{request_id}-{i}" for i in range(len(transactions))] if batch else [request_id]
         try:
-            results = service.score(transactions, request_id)
+            service.check(transactions)
+            results = await batcher.submit(transactions, ids)
         except WrongDayError as exc:
             field, _, message = str(exc).partition(": ")
-            return _answer(
-                endpoint,
-                422,
-                {"detail": [{"field": field, "rule": "serving_day", "message": message}]},
-                started,
-            )
+            detail = [{"field": field, "rule": "serving_day", "message": message}]
+            return _answer(endpoint, 422, {"detail": detail}, started)
         except DependencyUnavailableError as exc:
             return _answer(endpoint, 503, {"service": exc.service, "detail": str(exc)}, started)
         body: Any = {"request_id": request_id, "results": results} if batch else results[0]

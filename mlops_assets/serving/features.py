@@ -28,10 +28,11 @@ from mlops_assets.domain import MERCHANT_ID, TRANSACTION_ID
 from mlops_assets.feature_catalog import CUSTOMER_FEATURES, MERCHANT_FEATURES, MODEL_FEATURES
 from mlops_assets.serving.state import EntityState
 
-ONLINE_STATE_FEATURES: Final[tuple[str, ...]] = ("merch_labeled_count_30d", "merch_fraud_rate_30d")
+LABEL_COUNT: Final = "merch_labeled_count_30d"
+ONLINE_STATE_FEATURES: Final[tuple[str, ...]] = (LABEL_COUNT, "merch_fraud_rate_30d")
 EXACT_FEATURES: Final[tuple[str, ...]] = tuple(f for f in MODEL_FEATURES if f not in ONLINE_STATE_FEATURES)
 # The value of each online-state feature for a merchant the online store does not know.
-COLD_MERCHANT: Final[dict[str, float | None]] = {"merch_labeled_count_30d": 0.0, "merch_fraud_rate_30d": None}
+COLD_MERCHANT: Final[dict[str, float | None]] = {LABEL_COUNT: 0.0, "merch_fraud_rate_30d": None}
 _VOLUME_FEATURES = tuple(f for f in MERCHANT_FEATURES if f not in ONLINE_STATE_FEATURES)
 
 
@@ -46,36 +47,29 @@ def compute_request_features(
     from it, or with null values, gets `COLD_MERCHANT`.
     """
     customer_events, merchant_events = state.frames(transactions)
-    customers, merchants = pl.collect_all(
-        [compute_customer_features(customer_events), compute_merchant_features(merchant_events)]
-    )
-    ids = pl.DataFrame({TRANSACTION_ID: [tx[TRANSACTION_ID] for tx in transactions]})
-    online = pl.DataFrame(
+    ids = pl.LazyFrame({TRANSACTION_ID: [tx[TRANSACTION_ID] for tx in transactions]})
+    online = pl.LazyFrame(
         [
             {MERCHANT_ID: m, **{f: _online_value(merchant_state.get(m), f) for f in ONLINE_STATE_FEATURES}}
             for m in {tx[MERCHANT_ID] for tx in transactions}
         ],
         schema={MERCHANT_ID: pl.String, **dict.fromkeys(ONLINE_STATE_FEATURES, pl.Float64)},
     )
+    customers = compute_customer_features(customer_events).select(TRANSACTION_ID, *CUSTOMER_FEATURES)
+    merchants = compute_merchant_features(merchant_events).select(
+        TRANSACTION_ID, MERCHANT_ID, *_VOLUME_FEATURES
+    )
+    # One query plan, one collect: the fixed cost of a request is mostly per plan, not per row.
     return (
-        ids.join(
-            customers.select(TRANSACTION_ID, *CUSTOMER_FEATURES),
-            on=TRANSACTION_ID,
-            how="left",
-            maintain_order="left",
-        )
-        .join(
-            merchants.select(TRANSACTION_ID, MERCHANT_ID, *_VOLUME_FEATURES),
-            on=TRANSACTION_ID,
-            how="left",
-            maintain_order="left",
-        )
+        ids.join(customers, on=TRANSACTION_ID, how="left", maintain_order="left")
+        .join(merchants, on=TRANSACTION_ID, how="left", maintain_order="left")
         .join(online, on=MERCHANT_ID, how="left", maintain_order="left")
         .select(TRANSACTION_ID, MERCHANT_ID, *MODEL_FEATURES)
+        .collect()
     )
 
 
 def _online_value(values: Mapping[str, float | None] | None, feature: str) -> float | None:
-    if values is None or values.get("merch_labeled_count_30d") is None:
+    if values is None or values.get(LABEL_COUNT) is None:
         return COLD_MERCHANT[feature]
     return values.get(feature)

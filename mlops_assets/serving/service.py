@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -27,7 +28,7 @@ from mlops_assets.lakehouse import days_between, scan_days
 from mlops_assets.mlflow_resource import MlflowResource, redact_uri
 from mlops_assets.serving.config import ServeConfig
 from mlops_assets.serving.dependencies import Dependency, DependencyUnavailableError
-from mlops_assets.serving.features import compute_request_features
+from mlops_assets.serving.features import LABEL_COUNT, compute_request_features
 from mlops_assets.serving.log import CHALLENGER_FLAG, CHALLENGER_SCORE, PredictionLog, read_log_day
 from mlops_assets.serving.metrics import ServiceMetrics
 from mlops_assets.serving.models import ModelHolder, ServedModel, ServedModels
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 FEAST_SERVICE = "feast online store"
 REGISTRY_SERVICE = "mlflow registry"
 SHADOW_QUEUE_SIZE = 10_000
+WARMUP_ENTITY = "__mlops_serve_probe__"  # an id no merchant has: the read answers "unknown"
 
 
 class NotReadyError(DependencyUnavailableError):
@@ -92,6 +94,8 @@ class ScoringService:
         self.metrics = ServiceMetrics()
         self.online = OnlineStore(feast)
         self.feast_dep = Dependency(FEAST_SERVICE, config.feast_timeout_s)
+        # Off the request path (registry refresh, the first read that loads Feast): the longer deadline.
+        self.feast_background = Dependency(FEAST_SERVICE, config.registry_timeout_s, workers=1)
         self.registry_dep = Dependency(REGISTRY_SERVICE, config.registry_timeout_s, workers=2)
         self.models = ModelHolder(
             mlflow, self.registry_dep, config.model_name, on_change=self._models_changed
@@ -129,23 +133,34 @@ class ScoringService:
             thread.join(timeout=10)
         self.log.close()
         self.feast_dep.close()
+        self.feast_background.close()
         self.registry_dep.close()
 
     def refresh(self) -> None:
         """Follow the aliases; move the serving day when the online store was materialized further."""
         self.models.refresh()
         try:
-            until = self.feast_dep.call(self.online.materialized_until)
+            until = self.feast_background.call(self.online.materialized_until)
             if until is None:
                 raise NotReadyError(FEAST_SERVICE, "never materialized: materialize online_features first")
             day = until.astimezone(UTC).date()
             if self.serving is None or self.serving.day != day:
+                self._warm_up()
                 self.serving = load_state(self.lakehouse_dir, self.log_root, day)
                 log.info("serving day %s: %d events of history", day, self.serving.history_rows)
             self.state_error = None
         except DependencyUnavailableError as exc:
             self.metrics.dependency_errors.labels(exc.service).inc()
-            self.state_error = str(exc)
+            self.state_error = exc.detail
+
+    def _warm_up(self) -> None:
+        # The first online read loads Feast's registry and connections: not on a request's clock. Best
+        # effort: a store that is down now is the requests' (and readiness') 503, not a reason to stop.
+        try:
+            self.feast_background.call(lambda: self.online.merchant_state([WARMUP_ENTITY]))
+        except DependencyUnavailableError as exc:
+            self.metrics.dependency_errors.labels(exc.service).inc()
+            log.warning("online store warm-up failed: %s", exc)
 
     def _reload_loop(self) -> None:
         while not self._stop.wait(self.config.reload_interval_s):
@@ -173,27 +188,37 @@ class ScoringService:
             problems[FEAST_SERVICE] = self.state_error or "no serving day yet"
         else:
             try:
-                self.feast_dep.call(lambda: self.online.merchant_state(["__readiness_probe__"]))
+                self.feast_dep.call(lambda: self.online.merchant_state([WARMUP_ENTITY]))
             except DependencyUnavailableError as exc:
                 problems[exc.service] = exc.detail
         return problems
 
     # --- scoring -----------------------------------------------------------------------------------
 
-    def score(self, transactions: list[Transaction], request_id: str) -> list[dict[str, Any]]:
+    def check(self, transactions: Sequence[Transaction]) -> None:
+        """Refuse before queueing: `NotReadyError` (a 503) or `WrongDayError` (a 422) for the request."""
+        if self.models.current is None:
+            raise NotReadyError(REGISTRY_SERVICE, self.models.last_error or "no champion loaded yet")
+        serving = self.serving
+        if serving is None:
+            raise NotReadyError(FEAST_SERVICE, self.state_error or "no serving day yet")
+        for i, tx in enumerate(transactions):
+            require_day(tx, serving.day, None if len(transactions) == 1 else i)
+
+    def score(
+        self, transactions: Sequence[Transaction], request_ids: Sequence[str], received: Sequence[float]
+    ) -> list[dict[str, Any]]:
         """Score transactions in order (each sees the ones before it); one response dict each.
 
-        Raises `WrongDayError` (a 422) for a transaction off the serving day, and
-        `DependencyUnavailableError` (a 503 naming the service) when a model or the store is missing.
+        `request_ids` and `received` (perf_counter at arrival, for the logged latency) go with each
+        transaction. Raises `DependencyUnavailableError` (a 503 naming the service) when a model or the
+        online store is missing; a transaction off the serving day is scored only if `check` let it in.
         """
-        started = time.perf_counter()
         models, serving = self.models.current, self.serving
         if models is None:
             raise NotReadyError(REGISTRY_SERVICE, self.models.last_error or "no champion loaded yet")
         if serving is None:
             raise NotReadyError(FEAST_SERVICE, self.state_error or "no serving day yet")
-        for i, tx in enumerate(transactions):
-            require_day(tx, serving.day, None if len(transactions) == 1 else i)
         rows = [tx.row() for tx in transactions]
         try:
             merchant_state = self.feast_dep.call(
@@ -202,59 +227,55 @@ class ScoringService:
         except DependencyUnavailableError as exc:
             self.metrics.dependency_errors.labels(exc.service).inc()
             raise
-        cold = {
-            r[TRANSACTION_ID]: [
+        cold = [
+            [
                 entity
                 for entity, known in (
                     ("customer", serving.state.knows_customer(r[CUSTOMER_ID])),
-                    (
-                        "merchant",
-                        merchant_state.get(r[MERCHANT_ID], {}).get("merch_labeled_count_30d") is not None,
-                    ),
+                    ("merchant", merchant_state.get(r[MERCHANT_ID], {}).get(LABEL_COUNT) is not None),
                 )
                 if not known
             ]
             for r in rows
-        }
+        ]
         features = compute_request_features(rows, serving.state, merchant_state)
         champion = models.champion
         scores = champion.model.predict(feature_matrix(features, champion.model.features)).astype(np.float64)
         serving.state.record(rows)
-        latency_ms = (time.perf_counter() - started) * 1000
+        done = time.perf_counter()
         served_at = datetime.now(UTC)
         responses, records = [], []
         feature_rows = features.drop(TRANSACTION_ID, MERCHANT_ID).to_dicts()
         for i, (row, score) in enumerate(zip(rows, scores, strict=True)):
-            item_id = request_id if len(rows) == 1 else f"{request_id}-{i}"
             flagged = bool(score >= champion.threshold)
-            for entity in cold[row[TRANSACTION_ID]]:
+            for entity in cold[i]:
                 self.metrics.cold_starts.labels(entity).inc()
             responses.append(
                 {
-                    "request_id": item_id,
-                    TRANSACTION_ID: row[TRANSACTION_ID],
+                    "request_id": request_ids[i],
+                    "transaction_id": row[TRANSACTION_ID],
                     "score": float(score),
                     "decision": "decline" if flagged else "approve",
                     "is_flagged": flagged,
                     "threshold": champion.threshold,
                     "model_name": champion.model.name,
                     "model_version": champion.model.version,
-                    "cold_start": cold[row[TRANSACTION_ID]],
+                    "cold_start": cold[i],
                 }
             )
             records.append(
                 {
-                    "request_id": item_id,
+                    "request_id": request_ids[i],
                     "served_at": served_at,
                     **row,
                     **feature_rows[i],
-                    "cold_start": ",".join(cold[row[TRANSACTION_ID]]),
+                    "cold_start": ",".join(cold[i]),
                     "champion_model": champion.model.name,
                     "champion_version": champion.model.version,
                     "champion_threshold": champion.threshold,
                     "champion_score": float(score),
                     "champion_flagged": flagged,
-                    "latency_ms": latency_ms,
+                    "latency_ms": (done - received[i]) * 1000,
                 }
             )
         challenger = models.challenger if self.config.shadow else None

@@ -147,7 +147,13 @@ class EntityState:
             merchants = {tx[MERCHANT_ID] for tx in transactions}
             customer_rows = [row for c in customers for row in self._customers.get(c, ())]
             merchant_rows = [row for m in merchants for row in self._merchants.get(m, ())]
-            new = [tx for tx in transactions if tx[TRANSACTION_ID] not in self._seen]
+            # A retry (an id already held, or twice in one batch) adds its event once.
+            fresh = {
+                tx[TRANSACTION_ID]: tx
+                for tx in reversed(transactions)
+                if tx[TRANSACTION_ID] not in self._seen
+            }
+            new = [tx for tx in transactions if fresh.get(tx[TRANSACTION_ID]) is tx]
         customer_rows += [_customer_row(tx) for tx in new]
         merchant_rows += [_merchant_row(tx) for tx in new]
         return (

@@ -187,7 +187,7 @@ def _redis_feast(world: World, port: int) -> FeastResource:
 def test_online_store_down_gives_503_naming_it(world, tmp_path, listener, request):
     port = request.getfixturevalue(listener)
     service = ScoringService(
-        ServeConfig(feast_timeout_s=0.5),
+        ServeConfig(feast_timeout_s=0.5, registry_timeout_s=2),
         _redis_feast(world, port),
         world.resources["mlflow"],
         tmp_path / "log",
