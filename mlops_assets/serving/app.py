@@ -38,7 +38,7 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 def create_app(service: ScoringService, manage_lifecycle: bool = True) -> FastAPI:
     """The FastAPI app around `service`; with `manage_lifecycle` it starts and closes the service."""
-    batcher = MicroBatcher(service.score)
+    batcher = MicroBatcher(service.score, on_batch=service.metrics.batch_transactions.observe)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -35,14 +35,15 @@ class _Unit:
 class MicroBatcher:
     """Queue of requests in front of `score`; at most `max_transactions` per scoring call."""
 
-    def __init__(self, score: ScoreFn, max_transactions: int = 256) -> None:
+    def __init__(
+        self, score: ScoreFn, max_transactions: int = 256, on_batch: Callable[[int], None] | None = None
+    ) -> None:
         self._score = score
+        self._on_batch = on_batch
         self.max_transactions = max_transactions
         self._queue: asyncio.Queue[_Unit] = asyncio.Queue()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoring")
         self._task: asyncio.Task[None] | None = None
-        self.batches = 0
-        self.transactions = 0
 
     async def submit(
         self, transactions: Sequence[Transaction], request_ids: Sequence[str]
@@ -73,8 +74,8 @@ class MicroBatcher:
                     if not unit.future.done():
                         unit.future.set_exception(exc)
                 continue
-            self.batches += 1
-            self.transactions += len(transactions)
+            if self._on_batch is not None:
+                self._on_batch(len(transactions))
             start = 0
             for unit in units:
                 if not unit.future.done():

@@ -36,6 +36,12 @@ class ServiceMetrics:
             ["role", "model", "version"],
             registry=self.registry,
         )
+        self.batch_transactions = Histogram(
+            "mlops_serve_batch_transactions",
+            "Transactions scored per scoring call (requests that queued meanwhile are scored together)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=self.registry,
+        )
         self.shadow_errors = Counter(
             "mlops_serve_shadow_errors",
             "Challenger scorings that failed or were skipped",

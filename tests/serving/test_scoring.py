@@ -217,3 +217,28 @@ def test_registry_down_gives_503_naming_it(world, tmp_path):
     assert response.status_code == 503
     assert response.json()["service"] == "mlflow registry"
     assert ready.status_code == 503 and set(ready.json()["services"]) == {"mlflow registry"}
+
+
+def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(world, serve):
+    import asyncio
+
+    rows = world.served.sort("event_timestamp").head(40).to_dicts()
+
+    async def burst(url: str) -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            return await asyncio.gather(
+                *(
+                    client.post("/score", json=request_body(r), headers={"X-Request-ID": f"r{i}"})
+                    for i, r in enumerate(rows)
+                )
+            )
+
+    with serve() as (url, _service):
+        responses = asyncio.run(burst(url))
+        metrics = httpx.get(f"{url}/metrics").text
+    assert [r.status_code for r in responses] == [200] * 40
+    assert [r.json()["request_id"] for r in responses] == [f"r{i}" for i in range(40)]
+    assert [r.json()["transaction_id"] for r in responses] == [r["transaction_id"] for r in rows]
+    assert "mlops_serve_batch_transactions_sum 40.0" in metrics
+    batches = float(metrics.split("mlops_serve_batch_transactions_count ")[1].split()[0])
+    assert 1 <= batches <= 40
