@@ -195,7 +195,7 @@ async def drive(
     rate: float,
     connections: int,
     on_response: Callable[[bytes], object] | None = None,
-) -> dict[str, float]:
+) -> dict[str, object]:
     """Open loop at `rate` requests/s over `connections` keep-alive connections; latency from the due time.
 
     `on_response` runs on each 200 body before the latency is taken (the reference's model call).
@@ -206,22 +206,21 @@ async def drive(
     )
     queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
     latencies: list[float] = []
-    errors = 0
+    errors: dict[str, int] = {}
 
     async def worker() -> None:
-        nonlocal errors
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         while (item := await queue.get()) is not None:
             due, body = item
             try:
                 status, answer = await _request(reader, writer, head.encode(), body)
-            except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
-                errors += 1
+            except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
                 writer.close()
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
                 continue
             if status != 200:
-                errors += 1
+                errors[f"HTTP {status}"] = errors.get(f"HTTP {status}", 0) + 1
                 continue
             if on_response is not None:
                 on_response(answer)
@@ -247,7 +246,8 @@ async def drive(
         "p50_ms": round(float(np.percentile(ms, 50)), 2),
         "p95_ms": round(float(np.percentile(ms, 95)), 2),
         "p99_ms": round(float(np.percentile(ms, 99)), 2),
-        "errors": errors,
+        "errors": sum(errors.values()),
+        "error_kinds": errors,
     }
 
 
@@ -343,6 +343,8 @@ def main() -> None:
             "POLARS_MAX_THREADS": "1",
         }
         env.pop("MLOPS_REDIS_URL", None)
+        # Set by `import feast` in this process; inherited, it would put the service's metrics in mmap files.
+        env.pop("PROMETHEUS_MULTIPROCESS_DIR", None)
         results = []
         for store in stores:
             for shadow in ("off", "on"):

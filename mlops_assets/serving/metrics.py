@@ -1,10 +1,16 @@
 """The service's Prometheus metrics, in a registry of their own (one per service instance).
 
-`prometheus_client` is imported before Feast (which sets `PROMETHEUS_MULTIPROCESS_DIR` when imported),
-so the values live in process memory; the app module imports this one first.
+`prometheus_client` reads `PROMETHEUS_MULTIPROCESS_DIR` when it is first imported; `import feast` sets it
+(for Feast's own multi-worker feature server), and a process started by one that imported Feast inherits
+it. This single-process service drops it before importing the client (`mlops-serve` imports this module
+first), so the values live in memory and a replaced model version's label can be removed.
 """
 
 from __future__ import annotations
+
+import os
+
+os.environ.pop("PROMETHEUS_MULTIPROCESS_DIR", None)
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
