@@ -180,7 +180,12 @@ def silent_port() -> Iterator[int]:
 
 def _redis_feast(world: World, port: int) -> FeastResource:
     sqlite = world.resources["feast"]
-    return sqlite.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0"})
+    return FeastResource(
+        repo_path=sqlite.repo_path,
+        feast_dir=sqlite.feast_dir,
+        lakehouse_dir=sqlite.lakehouse_dir,
+        redis_url=f"redis://127.0.0.1:{port}/0",
+    )
 
 
 @pytest.mark.parametrize("listener", ["closed_port", "silent_port"])
