@@ -18,6 +18,8 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+import loopback  # noqa: F401  (first: loopback-only network guard, see benchmarks/loopback.py)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(
@@ -37,6 +39,7 @@ def main() -> None:
 
         from mlops_assets.defs.ingestion.assets import raw_transactions
         from mlops_assets.defs.validation.assets import validated_and_quarantined_transactions
+        from mlops_assets.lakehouse import existing_days
         from mlops_assets.resources import build_resources
         from mlops_assets.settings import Settings
         from mlops_assets.simulator import SimulationConfig, write_days
@@ -68,10 +71,7 @@ def main() -> None:
                         assert result.success
                     runs = args.days
                 seconds = time.perf_counter() - started
-                rows = sum(
-                    1
-                    for _ in (settings.lakehouse_dir / "validated_transactions").glob("date=*/part-0.parquet")
-                )
+                rows = len(existing_days(settings.lakehouse_dir, "validated_transactions"))
             assert rows == args.days, f"{mode}: {rows} validated partitions, expected {args.days}"
             results.append((mode, runs, seconds))
             print(f"{mode}: {runs} runs, {seconds:.1f} s", file=sys.stderr)

@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import loopback  # noqa: F401  (first: loopback-only network guard, see benchmarks/loopback.py)
 import numpy as np
 import polars as pl
 

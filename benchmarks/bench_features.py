@@ -22,6 +22,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import loopback  # noqa: F401  (first: loopback-only network guard, see benchmarks/loopback.py)
 import numpy as np
 import polars as pl
 

@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
+import loopback  # noqa: F401  (first: loopback-only network guard, see benchmarks/loopback.py)
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
@@ -337,7 +338,8 @@ def main() -> None:
         print(f"world: {args.days} days x {args.rows_per_day} rows, built in {built:.0f} s")
         env = {
             **os.environ,
-            "PYTHONPATH": str(REPO),
+            # The guard's sitecustomize (set by `loopback`) stays first: the service runs loopback-only too.
+            "PYTHONPATH": os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(REPO)) if p),
             "MLOPS_DATA_DIR": str(data_dir),
             "MLOPS_PARTITIONS_START": START.isoformat(),
             "POLARS_MAX_THREADS": "1",

@@ -32,6 +32,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import loopback  # noqa: F401  (first: loopback-only network guard, see benchmarks/loopback.py)
 import polars as pl
 
 REPO = Path(__file__).resolve().parent.parent

@@ -17,6 +17,7 @@ import polars as pl
 from mlops_assets.lakehouse import existing_days
 from mlops_assets.settings import Settings
 from mlops_assets.simulator import SimulationConfig, write_days
+from mlops_assets.tables import DRIFT_REPORT
 
 DEMO_DAYS = 60
 DRIFT_AFTER_DAYS = 45
@@ -24,7 +25,7 @@ RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_p
 # The demo prints its own summary; step-level logs stay in the instance for the UI.
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # An Evidently HTML report for every demo day (a large backfill bounds this to its last days).
-DEMO_OP_CONFIG = {"drift_report": {"config": {"evidently_max_days": DEMO_DAYS}}}
+DEMO_OP_CONFIG = {DRIFT_REPORT: {"config": {"evidently_max_days": DEMO_DAYS}}}
 
 
 def run_config_for(keys: list[dg.AssetKey]) -> dict[str, object]:
@@ -116,7 +117,7 @@ def print_summary(defs: dg.Definitions, settings: Settings) -> None:
             f"  {name:<16} champion: {champion.version if champion else 'none'}"
             f"   challenger: {challenger.version if challenger else 'none'}"
         )
-    reports = sorted((settings.reports_dir / "drift_report").glob("*.html"))
+    reports = sorted((settings.reports_dir / DRIFT_REPORT).glob("*.html"))
     print(f"\nEvidently drift reports: {len(reports)} in {settings.reports_dir / 'drift_report'}")
     print("\nBrowse the lineage, runs and checks: `make ui`, then open http://127.0.0.1:3000")
     print("Query the tables with DuckDB: notebooks/analyst_drift.ipynb, or in Python:")

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
+import yaml
 
+from mlops_assets.lakehouse import write_text_atomic
 from mlops_assets.services import redis_service_from_url
 
 if TYPE_CHECKING:  # feast takes seconds to import: only inside the methods that use it.
@@ -23,6 +25,7 @@ if TYPE_CHECKING:  # feast takes seconds to import: only inside the methods that
 PROJECT = "mlops_fraud"
 REDIS_SCHEMES = ("redis", "rediss")
 DEFINITIONS_FILE = "fraud_features.py"
+CLI_CONFIG_FILE = "feature_store.yaml"
 
 
 def redis_connection_string(url: str) -> str:
@@ -103,8 +106,19 @@ class FeastResource(dg.ConfigurableResource):
         spec.loader.exec_module(module)
         return module.build_objects(Path(self.lakehouse_dir))
 
+    def cli_config_path(self) -> Path:
+        """Where `apply` leaves this configuration as a feature_store.yaml, for the Feast CLI (`feast -f`)."""
+        return Path(self.feast_dir) / CLI_CONFIG_FILE
+
     def apply(self) -> FeatureStore:
-        """`feast apply` through the Python API (idempotent); returns the store."""
+        """`feast apply` through the Python API (idempotent); returns the store.
+
+        Also writes the rendered configuration to `cli_config_path()`, so the Feast CLI reads the very
+        registry and online store the platform wrote, whatever `MLOPS_DATA_DIR` and profile are set.
+        """
         store = self.feature_store()
         store.apply(list(self.definitions().values()))  # type: ignore[arg-type]
+        config = self.repo_config().model_dump(mode="json", by_alias=True, exclude_none=True)
+        config.pop("repo_path", None)  # the CLI's repo is `-c feature_repo`
+        write_text_atomic(yaml.safe_dump(config, sort_keys=False), self.cli_config_path())
         return store

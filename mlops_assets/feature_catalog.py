@@ -19,6 +19,7 @@ from mlops_assets.domain import (
     MERCHANT_ID,
     TRANSACTION_ID,
 )
+from mlops_assets.tables import CUSTOMER_TABLE, MERCHANT_TABLE
 
 # Rolling windows of the customer aggregates, as (suffix, polars duration).
 CUSTOMER_WINDOWS: Final[tuple[tuple[str, str], ...]] = (
@@ -79,8 +80,9 @@ ID_COLUMNS: Final[tuple[str, ...]] = (
 
 CUSTOMER_ENTITY: Final[str] = "customer"
 MERCHANT_ENTITY: Final[str] = "merchant"
-CUSTOMER_FEATURE_VIEW: Final[str] = "customer_features"
-MERCHANT_FEATURE_VIEW: Final[str] = "merchant_features"
+# Each feature view reads the lakehouse table of its name.
+CUSTOMER_FEATURE_VIEW: Final[str] = CUSTOMER_TABLE
+MERCHANT_FEATURE_VIEW: Final[str] = MERCHANT_TABLE
 FEATURE_SERVICE_NAME: Final[str] = "fraud_model_v1"
 
 FOREIGN_REFERENCE_COUNTRY: Final[str] = HOME_COUNTRY

@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+import feast  # noqa: F401  (see below)
 import pytest
-from network_guard import loopback_only
+from network_guard import child_process_env, loopback_only
 
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import Settings
+
+# Imported here, while pytest collects: feast calls `warnings.simplefilter("once", DeprecationWarning)` at
+# import, which would override the warning filters of pyproject.toml for the rest of whichever test
+# imported it first. Done at collection, the change is undone before the first test runs.
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _loopback_only_in_child_processes() -> Iterator[None]:
+    """Every process a test starts (webserver, daemon, CLI) runs under the same guard."""
+    guarded = child_process_env(dict(os.environ))
+    saved = {name: os.environ.get(name) for name in ("PYTHONPATH", "MLOPS_LOOPBACK_ONLY")}
+    os.environ.update({name: guarded[name] for name in saved})
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(autouse=True)

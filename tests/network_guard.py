@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import socket
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
@@ -46,9 +48,32 @@ def refuse_unless_loopback(family: int, address: Any) -> None:
         )
 
 
+SITE_DIR = Path(__file__).resolve().parent / "loopback_site"
+
+
+def child_process_env(env: dict[str, str]) -> dict[str, str]:
+    """`env` with the guard switched on for child Python processes (through `loopback_site/sitecustomize`)."""
+    paths = [str(SITE_DIR), *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)]
+    return {**env, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)), "MLOPS_LOOPBACK_ONLY": "1"}
+
+
+def install_loopback_guard() -> None:
+    """Guard this whole process for its lifetime (child processes, benchmarks)."""
+    _install()
+
+
 @contextlib.contextmanager
 def loopback_only() -> Iterator[None]:
     """Within the block, every connect or name lookup outside loopback raises before any packet is sent."""
+    restore = _install()
+    try:
+        yield
+    finally:
+        restore()
+
+
+def _install() -> Callable[[], None]:
+    """Wrap connect, connect_ex and getaddrinfo; returns the function that puts the originals back."""
     original_connect = socket.socket.connect
     original_connect_ex = socket.socket.connect_ex
     original_getaddrinfo = socket.getaddrinfo
@@ -72,12 +97,13 @@ def loopback_only() -> Iterator[None]:
     socket.socket.connect = guarded(original_connect)  # type: ignore[method-assign]
     socket.socket.connect_ex = guarded(original_connect_ex)  # type: ignore[method-assign]
     socket.getaddrinfo = getaddrinfo
-    try:
-        yield
-    finally:
+
+    def restore() -> None:
         socket.socket.connect = original_connect  # type: ignore[method-assign]
         socket.socket.connect_ex = original_connect_ex  # type: ignore[method-assign]
         socket.getaddrinfo = original_getaddrinfo
+
+    return restore
 
 
 def _is_ip_literal(host: object) -> bool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -54,3 +56,25 @@ def test_loopback_connections_pass(real_connects: list[Any]) -> None:
         with socket.create_connection(("localhost", port), timeout=1):
             pass
     assert [port for _, port, *_ in real_connects] == [port]
+
+
+def test_child_processes_run_under_the_guard_too() -> None:
+    # The session fixture put loopback_site/ on PYTHONPATH: a plain `python -c` child is guarded. The
+    # child only inspects its socket module; it never tries a real non-loopback address.
+    code = (
+        "import socket\n"
+        "assert '_install' in socket.getaddrinfo.__qualname__, 'no guard: stop before any lookup'\n"
+        "from network_guard import NonLoopbackConnectionError\n"
+        "print(socket.socket.connect.__qualname__, socket.getaddrinfo.__qualname__)\n"
+        "try:\n"
+        "    socket.getaddrinfo('example.org', 80)\n"
+        "except NonLoopbackConnectionError:\n"
+        "    print('lookup refused')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.splitlines() == [
+        "_install.<locals>.guarded.<locals>.connect _install.<locals>.getaddrinfo",
+        "lookup refused",
+    ]

@@ -24,13 +24,11 @@ from typing import Any, Final
 import polars as pl
 
 from mlops_assets.defs.features.compute import compute_customer_features, compute_merchant_features
+from mlops_assets.defs.serving.contract import LABEL_COUNT, ONLINE_STATE_FEATURES
 from mlops_assets.domain import MERCHANT_ID, TRANSACTION_ID
 from mlops_assets.feature_catalog import CUSTOMER_FEATURES, MERCHANT_FEATURES, MODEL_FEATURES
 from mlops_assets.serving.state import EntityState
 
-LABEL_COUNT: Final = "merch_labeled_count_30d"
-ONLINE_STATE_FEATURES: Final[tuple[str, ...]] = (LABEL_COUNT, "merch_fraud_rate_30d")
-EXACT_FEATURES: Final[tuple[str, ...]] = tuple(f for f in MODEL_FEATURES if f not in ONLINE_STATE_FEATURES)
 # The value of each online-state feature for a merchant the online store does not know.
 COLD_MERCHANT: Final[dict[str, float | None]] = {LABEL_COUNT: 0.0, "merch_fraud_rate_30d": None}
 _VOLUME_FEATURES = tuple(f for f in MERCHANT_FEATURES if f not in ONLINE_STATE_FEATURES)

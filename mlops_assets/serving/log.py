@@ -13,64 +13,18 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
-from datetime import date
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import polars as pl
 
-from mlops_assets.domain import (
-    EVENT_TIMESTAMP,
-    IS_FRAUD,
-    LABEL_AVAILABLE_AT,
-    TRANSACTION_COLUMNS,
-    TRANSACTION_DTYPES,
-)
-from mlops_assets.feature_catalog import MODEL_FEATURES
+from mlops_assets.defs.serving.contract import LOG_SCHEMA
+from mlops_assets.domain import EVENT_TIMESTAMP
 from mlops_assets.lakehouse import write_parquet_atomic
 from mlops_assets.resources import PredictionLogResource
 
 log = logging.getLogger(__name__)
-
-REQUEST_COLUMNS: Final[tuple[str, ...]] = tuple(
-    c for c in TRANSACTION_COLUMNS if c not in (IS_FRAUD, LABEL_AVAILABLE_AT)
-)
-CHAMPION_SCORE: Final = "champion_score"
-CHALLENGER_SCORE: Final = "challenger_score"
-CHAMPION_FLAG: Final = "champion_flagged"
-CHALLENGER_FLAG: Final = "challenger_flagged"
-LOG_SCHEMA: Final[dict[str, pl.DataType]] = {
-    "request_id": pl.String(),
-    "served_at": pl.Datetime("us", "UTC"),
-    **{c: TRANSACTION_DTYPES[c] for c in REQUEST_COLUMNS},
-    **dict.fromkeys(MODEL_FEATURES, pl.Float64()),
-    "cold_start": pl.String(),
-    "champion_model": pl.String(),
-    "champion_version": pl.String(),
-    "champion_threshold": pl.Float64(),
-    CHAMPION_SCORE: pl.Float64(),
-    CHAMPION_FLAG: pl.Boolean(),
-    "challenger_model": pl.String(),
-    "challenger_version": pl.String(),
-    "challenger_threshold": pl.Float64(),
-    CHALLENGER_SCORE: pl.Float64(),
-    CHALLENGER_FLAG: pl.Boolean(),
-    "shadow_error": pl.String(),
-    "latency_ms": pl.Float64(),
-}
-
-
-def read_log_files(files: Sequence[Path]) -> pl.DataFrame:
-    """Every record in the batch files, in the log schema; empty when there are none."""
-    if not files:
-        return pl.DataFrame(schema=LOG_SCHEMA)
-    return pl.concat([pl.read_parquet(f) for f in files], how="vertical")
-
-
-def read_log_day(root: Path, day: date) -> pl.DataFrame:
-    """Every record of `day` under the log folder `root`."""
-    return read_log_files(PredictionLogResource(root=str(root)).day_files(day))
 
 
 class PredictionLog:

@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from mlops_assets.defs.features.assets import materialized_until
+from mlops_assets.defs.serving.contract import ONLINE_STATE_FEATURES
 from mlops_assets.domain import MERCHANT_ID
 from mlops_assets.feast_resource import FeastResource
 from mlops_assets.feature_catalog import CUSTOMER_FEATURE_VIEW, MERCHANT_FEATURE_VIEW
-from mlops_assets.serving.features import ONLINE_STATE_FEATURES
 
 MERCHANT_REFS = tuple(f"{MERCHANT_FEATURE_VIEW}:{f}" for f in ONLINE_STATE_FEATURES)
 

@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from mlops_assets.defs.features.compute import CUSTOMER_LOOKBACK_DAYS
+from mlops_assets.defs.serving.contract import CHALLENGER_FLAG, CHALLENGER_SCORE, LABEL_COUNT, read_log_day
 from mlops_assets.defs.training.data import feature_matrix
 from mlops_assets.domain import CUSTOMER_ID, MERCHANT_ID, TRANSACTION_ID
 from mlops_assets.feast_resource import FeastResource
@@ -28,8 +29,8 @@ from mlops_assets.lakehouse import days_between, scan_days
 from mlops_assets.mlflow_resource import MlflowResource, redact_uri
 from mlops_assets.serving.config import ServeConfig
 from mlops_assets.serving.dependencies import Dependency, DependencyUnavailableError
-from mlops_assets.serving.features import LABEL_COUNT, compute_request_features
-from mlops_assets.serving.log import CHALLENGER_FLAG, CHALLENGER_SCORE, PredictionLog, read_log_day
+from mlops_assets.serving.features import compute_request_features
+from mlops_assets.serving.log import PredictionLog
 from mlops_assets.serving.metrics import ServiceMetrics
 from mlops_assets.serving.models import ModelHolder, ServedModel, ServedModels
 from mlops_assets.serving.online import OnlineStore

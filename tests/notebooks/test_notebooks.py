@@ -24,6 +24,7 @@ from mlops_assets.defs.ingestion.assets import raw_transactions
 from mlops_assets.defs.training.models import LIGHTGBM, REGISTERED_MODEL_NAMES, TORCH
 from mlops_assets.defs.training.registry import CHALLENGER, CHAMPION, FAMILY_TAG, log_model, register_version
 from mlops_assets.defs.validation.assets import validated_and_quarantined_transactions
+from mlops_assets.lakehouse import partition_path, table_glob
 from mlops_assets.settings import REPO_ROOT, Settings
 from mlops_assets.simulator import SimulationConfig, write_days
 
@@ -76,12 +77,10 @@ def _write_customer_features(lakehouse_dir: Path) -> None:
 
     from mlops_assets.defs.features.compute import compute_customer_features
 
-    valid = pl.scan_parquet(
-        lakehouse_dir / "validated_transactions" / "date=*" / "*.parquet", hive_partitioning=True
-    )
+    valid = pl.scan_parquet(table_glob(lakehouse_dir, "validated_transactions"), hive_partitioning=True)
     features = compute_customer_features(valid.drop("date")).collect()
     for (day,), frame in features.group_by(pl.col("event_timestamp").dt.date()):
-        path = lakehouse_dir / "customer_features" / f"date={day.isoformat()}" / "part-0.parquet"
+        path = partition_path(lakehouse_dir, "customer_features", day)
         path.parent.mkdir(parents=True, exist_ok=True)
         frame.write_parquet(path)
 
@@ -127,10 +126,11 @@ def test_analyst_notebook_finds_the_covariate_drift(drifted_lakehouse: Settings,
         nbformat.write(notebook, ARTIFACTS / NOTEBOOK.name)
 
     summary = json.loads(_printed(notebook, "DRIFT_SUMMARY "))
-    lakehouse = drifted_lakehouse.lakehouse_dir / "validated_transactions"
     import polars as pl
 
-    valid = pl.scan_parquet(lakehouse / "date=*" / "*.parquet", hive_partitioning=True).collect()
+    valid = pl.scan_parquet(
+        table_glob(drifted_lakehouse.lakehouse_dir, "validated_transactions"), hive_partitioning=True
+    ).collect()
     drifted = valid.filter(pl.col("date") >= DRIFT_START)
     assert summary["drift_start"] == DRIFT_START.isoformat()
     assert (summary["rows_before"], summary["rows_after"]) == (valid.height - drifted.height, drifted.height)

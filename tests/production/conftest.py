@@ -14,15 +14,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from shared_fixtures import fail_or_skip
 
 from mlops_assets.production import check_service
 from mlops_assets.services import Service, redis_service_from_url
-
-
-def _fail_or_skip(message: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and {message}")
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +35,7 @@ def pg_admin() -> dict[str, Any]:
         Service("PostgreSQL", "postgres", params["host"], params["port"], params), timeout_s=3
     )
     if not check.ok:
-        _fail_or_skip(f"PostgreSQL is not available: {check.describe()}")
+        fail_or_skip(f"PostgreSQL is not available: {check.describe()}")
     return params
 
 
@@ -96,5 +91,5 @@ def redis_url() -> str:
     url = os.environ.get("MLOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
     check = check_service(redis_service_from_url("Redis", url), timeout_s=3)
     if not check.ok:
-        _fail_or_skip(f"Redis is not available: {check.describe()}")
+        fail_or_skip(f"Redis is not available: {check.describe()}")
     return url

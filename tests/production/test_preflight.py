@@ -7,7 +7,6 @@ file and the key. No service is needed: closed ports and temporary files stand i
 from __future__ import annotations
 
 import socket
-import time
 from datetime import date
 from pathlib import Path
 
@@ -47,11 +46,11 @@ def test_unreachable_services_fail_within_seconds_naming_service_and_address() -
     settings = _settings(
         redis_url=f"redis://{CLOSED}/0", mlflow_uri=f"postgresql+psycopg2://u:s3cret@{CLOSED}/mlflow"
     )
-    began = time.perf_counter()
     with pytest.raises(ServiceUnavailableError) as raised:
         preflight(settings, env=env, timeout_s=3)
-    assert time.perf_counter() - began < 5
     message = str(raised.value)
+    # Refused at once by the closed port, not left to time out: one "refused" per service.
+    assert message.count("Connection refused") == 3, message
     for service in (
         "Dagster instance storage (PostgreSQL)",
         "MLflow tracking store (PostgreSQL)",

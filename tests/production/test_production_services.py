@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import polars as pl
 import psycopg2
 import pytest
 
+from mlops_assets.lakehouse import partition_path
 from mlops_assets.production import preflight
 from mlops_assets.settings import REPO_ROOT, Settings
 
@@ -114,7 +115,7 @@ def test_feast_online_store_on_redis_through_the_platform_resource(
             **{f: [1.5, 2.5] for f in CUSTOMER_FEATURES},
         }
     ).with_columns(pl.col("event_timestamp").dt.cast_time_unit("us"))
-    path = settings.lakehouse_dir / CUSTOMER_FEATURE_VIEW / "date=2026-01-05" / "part-0.parquet"
+    path = partition_path(settings.lakehouse_dir, CUSTOMER_FEATURE_VIEW, date(2026, 1, 5))
     path.parent.mkdir(parents=True)
     customer.write_parquet(path)
 
@@ -131,13 +132,16 @@ def test_feast_online_store_on_redis_through_the_platform_resource(
         store.teardown()  # deletes this project's keys from Redis
 
 
-def test_feature_repo_yaml_is_valid_for_feast(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The features stage's feature_store.yaml (the CLI/analyst profile) loads as a Feast RepoConfig."""
+def test_feature_repo_yaml_is_valid_for_feast(monkeypatch: pytest.MonkeyPatch) -> None:
+    """feature_store.yaml (the CLI's profile) loads as a Feast RepoConfig on the default data folder."""
     from mlops_assets.production import validate_feature_store_yaml
 
     path = REPO_ROOT / "feature_repo" / "feature_store.yaml"
-    monkeypatch.setenv("MLOPS_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("MLOPS_DATA_DIR", raising=False)  # no variable needed
     config = validate_feature_store_yaml(path)
     assert config.project == "mlops_fraud"
     assert config.online_store.type == "sqlite"
-    assert config.online_store.path == f"{tmp_path}/feast/online_store.db"
+    default_feast_dir = Settings.from_env().feast_dir
+    # Feast reads relative paths from the repo folder: both land in the platform's default data folder.
+    assert (path.parent / config.online_store.path).resolve() == default_feast_dir / "online_store.db"
+    assert (path.parent / config.registry.path).resolve() == default_feast_dir / "registry.db"

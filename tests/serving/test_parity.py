@@ -6,10 +6,9 @@ import httpx
 import polars as pl
 from serving_world import SERVED_DAY, START, request_body
 
+from mlops_assets.defs.serving.contract import EXACT_FEATURES, ONLINE_STATE_FEATURES, read_log_day
 from mlops_assets.defs.serving.parity import feature_parity, score_parity
 from mlops_assets.feature_catalog import MODEL_FEATURES
-from mlops_assets.serving.features import EXACT_FEATURES, ONLINE_STATE_FEATURES
-from mlops_assets.serving.log import read_log_day
 
 
 def test_replayed_day_matches_batch_predictions(world, serve, tmp_path):

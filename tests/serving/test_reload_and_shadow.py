@@ -10,12 +10,12 @@ import polars as pl
 from serving_world import MODEL, SERVED_DAY, SPLIT, request_body, serving
 
 from mlops_assets.defs.features.model_inputs import model_inputs
+from mlops_assets.defs.serving.contract import read_log_day
 from mlops_assets.defs.training import registry
 from mlops_assets.defs.training.flow import train_and_register
 from mlops_assets.defs.training.lightgbm_model import LightGBMParams
 from mlops_assets.feature_catalog import FEATURE_FILL_VALUES, MODEL_FEATURES, NULLABLE_FEATURES
 from mlops_assets.serving.config import ServeConfig
-from mlops_assets.serving.log import read_log_day
 from mlops_assets.serving.service import ScoringService
 
 

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from serving_world import MODEL, SERVED_DAY, World, request_body, serving
 
+from mlops_assets.defs.serving.contract import read_log_day
 from mlops_assets.defs.training.data import feature_matrix
 from mlops_assets.defs.training.registry import load_version
 from mlops_assets.feast_resource import FeastResource
 from mlops_assets.mlflow_resource import MlflowResource
 from mlops_assets.serving.config import ServeConfig
-from mlops_assets.serving.log import read_log_day
 from mlops_assets.serving.service import ScoringService
 
 

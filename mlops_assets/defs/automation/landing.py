@@ -25,7 +25,6 @@ MAX_REQUESTS_PER_TICK = 400
 ingest_raw_job = dg.define_asset_job(
     INGESTION_JOB,
     selection=dg.AssetSelection.assets(RAW_TABLE),
-    partitions_def=daily_partitions,
     description="Ingest the landing files of the requested days into raw_transactions.",
 )
 

@@ -4,10 +4,10 @@ One op computes the statistics once and carries four checks, so a single-run bac
 reference once and each day costs one pass over its rows:
 - `feature_drift`: share of drifted model inputs against the reference above `max_drift_share` fails
   (severity configurable). The reference is the training data of the model version that scored the
-  day: its training window is read from that version's MLflow run (param `training_partitions`) and
-  its rows are rebuilt with `model_inputs`, the code path training used. So rebuilding
-  `training_dataset` (which every retraining run does, even when the gate then rejects the new model)
-  never moves the reference away from the data the serving champion was trained on;
+  day: the days it trained and early-stopped on are read from that version's window tags
+  (`registry.seen_window`) and its rows are rebuilt with `model_inputs`, the code path training used.
+  So rebuilding `training_dataset` (which every retraining run does, even when the gate then rejects the
+  new model) never moves the reference away from the data the serving champion was trained on;
 - `prediction_drift`: PSI of the day's scores against the same model version's trailing days (WARN);
 - `model_performance`: PR AUC over the trailing scored days whose labels are mature (at least
   `label_maturity_days` old as of the evaluation instant) against the model's holdout PR AUC (from
@@ -20,7 +20,6 @@ the run.
 """
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -56,6 +55,7 @@ from mlops_assets.defs.monitoring.verdicts import (
     judge_prediction_drift,
     judge_volume,
 )
+from mlops_assets.defs.training.registry import seen_window
 from mlops_assets.defs.validation.quality import TRAILING_DAYS, VolumeVerdict, volume_verdict
 from mlops_assets.domain import (
     AMOUNT_EUR,
@@ -77,9 +77,7 @@ from mlops_assets.tables import DRIFT_REPORT, PREDICTIONS_TABLE
 MODEL_NAME_COLUMN = "model_name"
 MODEL_VERSION_COLUMN = "model_version"
 # What `training.flow` logs on each model's run: "<first day>..<last day> (<n> days)".
-TRAINING_PARTITIONS_PARAM = "training_partitions"
 BASELINE_METRIC = "holdout_pr_auc"
-_DAY_RANGE = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})")
 
 # Model inputs plus the raw columns they derive from: a new country shows here before in any feature.
 NUMERIC_MONITORED: tuple[str, ...] = (*MODEL_FEATURES, AMOUNT_EUR)
@@ -229,22 +227,25 @@ def model_baseline(mlflow: MlflowResource, name: str, version: str) -> float | N
 
 
 def training_window(mlflow: MlflowResource, name: str, version: str) -> tuple[date, date]:
-    """First and last day (inclusive) of the data the version was trained on, from its MLflow run.
+    """First and last day (inclusive) the version trained or early-stopped on, from its window tags.
 
-    `ReferenceWindowError` when MLflow does not know the version or its run, or the run logged no
-    readable `training_partitions` param.
+    `ReferenceWindowError` when MLflow does not know the version, or its window tags are missing or
+    unreadable (read by `registry.seen_window`, the same reader the promotion gate uses).
     """
-    run = model_run(mlflow, name, version)
-    if run is None:
-        raise ReferenceWindowError(f"MLflow knows no model version {name} v{version} or its run")
-    logged = run.data.params.get(TRAINING_PARTITIONS_PARAM)
-    match = _DAY_RANGE.match(logged or "")
-    if match is None:
-        raise ReferenceWindowError(
-            f"{name} v{version}: run {run.info.run_id} logged no readable {TRAINING_PARTITIONS_PARAM} param "
-            f"({logged!r}); its training window is unknown"
-        )
-    return date.fromisoformat(match.group(1)), date.fromisoformat(match.group(2))
+    client = mlflow.client()
+    try:
+        tags = dict(client.get_model_version(name, version).tags)
+    except Exception as exc:
+        if _is_not_found(exc):
+            raise ReferenceWindowError(f"MLflow knows no model version {name} v{version}") from exc
+        raise
+    try:
+        window = seen_window(tags)
+    except ValueError as exc:
+        raise ReferenceWindowError(f"{name} v{version}: {exc}; its training window is unknown") from exc
+    if window is None:
+        raise ReferenceWindowError(f"{name} v{version} has no window tags; its training window is unknown")
+    return window
 
 
 def load_reference(

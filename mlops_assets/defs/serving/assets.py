@@ -20,6 +20,12 @@ from mlops_assets.defs.serving.comparison import (
     paired_pr_auc_difference,
     summarize_shadow,
 )
+from mlops_assets.defs.serving.contract import (
+    CHALLENGER_SCORE,
+    CHAMPION_SCORE,
+    EXACT_FEATURES,
+    read_log_files,
+)
 from mlops_assets.defs.serving.parity import feature_parity, score_parity
 from mlops_assets.domain import IS_FRAUD, LABEL_MATURITY_DAYS, TRANSACTION_ID
 from mlops_assets.feature_catalog import MODEL_FEATURES
@@ -27,8 +33,6 @@ from mlops_assets.metadata import markdown_table, preview, table_schema
 from mlops_assets.mlflow_resource import MlflowResource
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource, PredictionLogResource
-from mlops_assets.serving.features import EXACT_FEATURES
-from mlops_assets.serving.log import CHALLENGER_SCORE, CHAMPION_SCORE, read_log_files
 from mlops_assets.tables import (
     PREDICTIONS_TABLE,
     SERVING_LOG_TABLE,

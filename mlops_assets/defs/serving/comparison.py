@@ -15,8 +15,13 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 
+from mlops_assets.defs.serving.contract import (
+    CHALLENGER_FLAG,
+    CHALLENGER_SCORE,
+    CHAMPION_FLAG,
+    CHAMPION_SCORE,
+)
 from mlops_assets.domain import IS_FRAUD, LABEL_AVAILABLE_AT, TRANSACTION_ID
-from mlops_assets.serving.log import CHALLENGER_FLAG, CHALLENGER_SCORE, CHAMPION_FLAG, CHAMPION_SCORE
 
 BOOTSTRAP_SAMPLES: Final[int] = 1000
 MIN_LABELLED_POSITIVES: Final[int] = 5

@@ -27,6 +27,7 @@ from mlops_assets.defs.training.evaluation import Evaluation, Latency, evaluate,
 from mlops_assets.defs.training.model_card import CardFacts, render_model_card
 from mlops_assets.defs.training.models import LIGHTGBM, REGISTERED_MODEL_NAMES, TORCH, TrainedModel
 from mlops_assets.domain import IS_FRAUD
+from mlops_assets.partitions import format_day_window
 
 if TYPE_CHECKING:
     from mlops_assets.defs.training.lightgbm_model import LightGBMParams
@@ -141,7 +142,7 @@ def train_and_register(
                 "feature_service": feature_service,
                 "n_features": len(features),
                 "best_iteration": trained.best_iteration,
-                **{f"{name}_window": f"{lo}..{hi}" for name, (lo, hi) in windows.items()},
+                **{f"{name}_window": format_day_window(lo, hi) for name, (lo, hi) in windows.items()},
                 **{f"{name}_rows": n for name, n in rows.items()},
                 "validation_days": split_config.validation_days,
                 "holdout_days": split_config.holdout_days,
@@ -212,9 +213,9 @@ def train_and_register(
             registry.THRESHOLD_TAG: f"{holdout.threshold_at_precision:.6f}",
             "holdout_pr_auc": f"{holdout.pr_auc:.6f}",
             # The gate reads these: the holdout to judge on, and the days this version must not be judged on.
-            registry.TRAIN_WINDOW_TAG: f"{windows['train'][0]}..{windows['train'][1]}",
-            registry.VALIDATION_WINDOW_TAG: f"{windows['validation'][0]}..{windows['validation'][1]}",
-            registry.HOLDOUT_WINDOW_TAG: f"{windows['holdout'][0]}..{windows['holdout'][1]}",
+            registry.TRAIN_WINDOW_TAG: format_day_window(*windows["train"]),
+            registry.VALIDATION_WINDOW_TAG: format_day_window(*windows["validation"]),
+            registry.HOLDOUT_WINDOW_TAG: format_day_window(*windows["holdout"]),
             "training_data_sha256": data_hash,
             "git_commit": commit,
             "dagster_run_id": dagster_run_id,

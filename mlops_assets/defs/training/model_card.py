@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from mlops_assets.defs.training.evaluation import Evaluation, Latency
+from mlops_assets.domain import LABEL_MATURITY_DAYS
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,9 @@ Skipped (fewer fraud rows than needed for a stable PR AUC): {skipped}.
 {params}
 
 ## Known limitations
-- Labels arrive with a delay: the newest days of the window only contain the fraud already reported, so
-  recent fraud is under-represented and the holdout can be optimistic.
+- Labels arrive with a delay: the window ends {LABEL_MATURITY_DAYS} days (the p95 of the fraud label delay)
+  before the label cutoff, so at most about 5 % of the frauds of its newest days were not yet reported
+  when it was trained and count as legitimate; the metrics carry that small label noise.
 - Trained on one portfolio; new countries, merchant categories or devices are scored from the learned
   aggregates only, and drift in them lowers quality (see the monitoring group).
 - Probabilities are trained with the rare class up-weighted; treat them as scores, calibrate before

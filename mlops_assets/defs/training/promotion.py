@@ -21,6 +21,7 @@ from mlops_assets.defs.training import registry
 from mlops_assets.defs.training.data import feature_matrix
 from mlops_assets.defs.training.evaluation import evaluate, measure_latency
 from mlops_assets.domain import EVENT_TIMESTAMP, IS_FRAUD
+from mlops_assets.partitions import parse_day_window
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -157,15 +158,9 @@ class PromotionResult:
     compared_on: str = ""  # the holdout days both versions were scored on ("" when not compared)
 
 
-def parse_window(window: str) -> tuple[date, date]:
-    """First and last day of a `YYYY-MM-DD..YYYY-MM-DD` window (inclusive), as tagged on a version."""
-    lo, hi = (date.fromisoformat(part) for part in window.split(".."))
-    return lo, hi
-
-
 def holdout_rows(dataset: pl.DataFrame, window: str) -> pl.DataFrame:
     """Rows of `dataset` in a `YYYY-MM-DD..YYYY-MM-DD` day window (inclusive), as tagged on a version."""
-    lo, hi = parse_window(window)
+    lo, hi = parse_day_window(window)
     day = pl.col(EVENT_TIMESTAMP).dt.date()
     return dataset.filter((day >= lo) & (day <= hi))
 
@@ -178,18 +173,20 @@ def last_seen_day(client: MlflowClient, mv: ModelVersion) -> date | None:
     """
     from mlflow.exceptions import MlflowException
 
-    windows = [mv.tags.get(tag) for tag in (registry.TRAIN_WINDOW_TAG, registry.VALIDATION_WINDOW_TAG)]
-    if not any(windows) and mv.run_id:
+    tags: dict[str, str] = dict(mv.tags)
+    if (
+        not any(tags.get(t) for t in (registry.TRAIN_WINDOW_TAG, registry.VALIDATION_WINDOW_TAG))
+        and mv.run_id
+    ):
         try:
-            params = client.get_run(mv.run_id).data.params
+            tags = client.get_run(mv.run_id).data.params
         except MlflowException:
-            params = {}
-        windows = [params.get(registry.TRAIN_WINDOW_TAG), params.get(registry.VALIDATION_WINDOW_TAG)]
+            tags = {}
     try:
-        ends = [parse_window(window)[1] for window in windows if window]
+        window = registry.seen_window(tags)
     except ValueError:
         return None
-    return max(ends, default=None)
+    return None if window is None else window[1]
 
 
 @dataclass(frozen=True)
@@ -206,7 +203,7 @@ def comparison_rows(holdout_window: str, champion_version: str, seen_until: date
     A champion trained on some of those days (a window that later shrank or moved, e.g. when the label
     maturity horizon shortened `training_dataset`) would be judged on its own training rows.
     """
-    lo, hi = parse_window(holdout_window)
+    lo, hi = parse_day_window(holdout_window)
     if seen_until is None:
         return ComparisonRows(
             holdout_window,

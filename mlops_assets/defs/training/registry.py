@@ -12,11 +12,13 @@ import os
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mlops_assets.defs.training.models import LIGHTGBM, SERVING_THREADS, TORCH
+from mlops_assets.partitions import parse_day_window
 from mlops_assets.settings import REPO_ROOT
 
 if TYPE_CHECKING:
@@ -35,6 +37,19 @@ VALIDATION_WINDOW_TAG = "validation_window"
 HOLDOUT_WINDOW_TAG = "holdout_window"
 # Set on the version a rollback moved `champion` away from: the gate never promotes it again.
 ROLLED_BACK_TAG = "rolled_back_at"
+
+
+def seen_window(tags: Mapping[str, str]) -> tuple[date, date] | None:
+    """First and last day a version trained or early-stopped on, from its window tags; None if untagged.
+
+    The one reader of the structured window tags (written with `partitions.format_day_window`): the
+    promotion gate excludes these days from comparisons, monitoring uses them as the drift reference.
+    """
+    windows = [tags.get(tag) for tag in (TRAIN_WINDOW_TAG, VALIDATION_WINDOW_TAG)]
+    days = [parse_day_window(window) for window in windows if window]
+    if not days:
+        return None
+    return min(first for first, _ in days), max(last for _, last in days)
 
 
 class NoChampionError(LookupError):

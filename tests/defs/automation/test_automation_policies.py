@@ -26,7 +26,8 @@ def code_location(settings: Settings) -> dg.Definitions:
     resources = dict(build_resources(settings))
     resources.setdefault("mlflow", MlflowResource(tracking_uri=settings.mlflow_tracking_uri))
     return dg.Definitions.merge(
-        dg.load_from_defs_folder(project_root=Path(REPO_ROOT)), dg.Definitions(resources=resources)
+        dg.load_from_defs_folder(path_within_project=Path(REPO_ROOT) / "mlops_assets"),
+        dg.Definitions(resources=resources),
     )
 
 

@@ -11,6 +11,7 @@ import dagster as dg
 import polars as pl
 import pytest
 from feature_fixtures import START, materialized_metadata, range_tags, write_validated
+from shared_fixtures import fail_or_skip
 
 from mlops_assets.defs.features.assets import (
     customer_features,
@@ -58,7 +59,7 @@ def feast(request: pytest.FixtureRequest, resources: dict) -> Iterator[FeastReso
         yield sqlite
         return
     if not redis_available():
-        pytest.skip(f"no Redis at {REDIS_URL}")
+        fail_or_skip(f"no Redis at {REDIS_URL}")
     resource = FeastResource(
         repo_path=sqlite.repo_path,
         feast_dir=sqlite.feast_dir,

@@ -27,6 +27,7 @@ from mlops_assets.defs.monitoring.assets import (
     training_window,
 )
 from mlops_assets.defs.monitoring.drift import DriftConfig, ReferenceWindowError
+from mlops_assets.defs.training.registry import TRAIN_WINDOW_TAG, VALIDATION_WINDOW_TAG
 from mlops_assets.domain import LABEL_MATURITY_DAYS
 from mlops_assets.feature_catalog import (
     CUSTOMER_FEATURES,
@@ -91,19 +92,17 @@ def _write_feature_days(lakehouse: LakehouseResource, frames: dict[date, pl.Data
         )
 
 
-def _register(mlflow: MlflowResource, training_partitions: str | None, pr_auc: float | None) -> str:
-    """A registered version of MODEL whose run logged what `training.flow` logs; returns the version."""
+def _register(mlflow: MlflowResource, windows: dict[str, str] | None, pr_auc: float | None) -> str:
+    """A registered version of MODEL tagged with its day windows as `training.flow` tags them."""
     client = mlflow.client()
     run = client.create_run(mlflow.experiment_id())
-    if training_partitions is not None:
-        client.log_param(run.info.run_id, "training_partitions", training_partitions)
     if pr_auc is not None:
         client.log_metric(run.info.run_id, "holdout_pr_auc", pr_auc)
     client.set_terminated(run.info.run_id)
     if not client.search_registered_models(f"name='{MODEL}'"):
         client.create_registered_model(MODEL)
     source = f"runs:/{run.info.run_id}/model"
-    return str(client.create_model_version(MODEL, source, run_id=run.info.run_id).version)
+    return str(client.create_model_version(MODEL, source, run_id=run.info.run_id, tags=windows).version)
 
 
 @pytest.fixture
@@ -116,7 +115,8 @@ def monitored(resources: dict, tmp_path: Path) -> dict:
         lakehouse.write_partition(PREDICTIONS_TABLE, day, _frame(400, seed=10 + offset, day=day))
     lakehouse.write_partition(PREDICTIONS_TABLE, DAY, _frame(400, seed=99, day=DAY, shift=1.0))
     mlflow = MlflowResource(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    assert _register(mlflow, "2025-01-13..2025-01-15 (3 days)", BASELINE_PR_AUC) == "1"
+    windows = {TRAIN_WINDOW_TAG: "2025-01-13..2025-01-14", VALIDATION_WINDOW_TAG: "2025-01-15..2025-01-15"}
+    assert _register(mlflow, windows, BASELINE_PR_AUC) == "1"
     return {**resources, "mlflow": mlflow}
 
 
@@ -232,7 +232,10 @@ def test_each_version_is_compared_with_its_own_training_data(
     _write_feature_days(
         lakehouse, {d: _frame(800, seed=40 + i, day=d, shift=1.0) for i, d in enumerate(shifted_days)}
     )
-    assert _register(monitored["mlflow"], f"{shifted_days[0]}..{shifted_days[1]} (2 days)", 0.8) == "2"
+    assert (
+        _register(monitored["mlflow"], {TRAIN_WINDOW_TAG: f"{shifted_days[0]}..{shifted_days[1]}"}, 0.8)
+        == "2"
+    )
     lakehouse.write_partition(
         PREDICTIONS_TABLE,
         DAY,
@@ -303,7 +306,7 @@ def test_unusable_reference_skips_drift_with_the_reason(
     # Version 2's training window holds 50 rows: too few to judge drift against.
     small_day = DAY - timedelta(days=20)
     _write_feature_days(monitored["lakehouse"], {small_day: _frame(50, seed=60, day=small_day)})
-    assert _register(monitored["mlflow"], f"{small_day}..{small_day} (1 days)", 0.8) == "2"
+    assert _register(monitored["mlflow"], {TRAIN_WINDOW_TAG: f"{small_day}..{small_day}"}, 0.8) == "2"
     monitored["lakehouse"].write_partition(
         PREDICTIONS_TABLE, DAY, _frame(400, seed=99, day=DAY).with_columns(pl.lit("2").alias("model_version"))
     )
@@ -320,14 +323,17 @@ def test_unusable_reference_skips_drift_with_the_reason(
     assert instance.get_latest_materialization_event(DRIFT_REPORT_KEY) is not None
 
 
-def test_training_window_comes_from_the_versions_run(monitored: dict) -> None:
+def test_training_window_comes_from_the_versions_window_tags(monitored: dict) -> None:
     mlflow: MlflowResource = monitored["mlflow"]
     assert training_window(mlflow, MODEL, "1") == (date(2025, 1, 13), date(2025, 1, 15))
     with pytest.raises(ReferenceWindowError, match=f"MLflow knows no model version {MODEL} v7"):
         training_window(mlflow, MODEL, "7")
     assert _register(mlflow, None, None) == "2"
-    with pytest.raises(ReferenceWindowError, match="logged no readable training_partitions param"):
+    with pytest.raises(ReferenceWindowError, match=f"{MODEL} v2 has no window tags"):
         training_window(mlflow, MODEL, "2")
+    assert _register(mlflow, {TRAIN_WINDOW_TAG: "2025-01-13"}, None) == "3"
+    with pytest.raises(ReferenceWindowError, match=r"expected YYYY-MM-DD\.\.YYYY-MM-DD"):
+        training_window(mlflow, MODEL, "3")
 
 
 def test_baseline_unknown_only_when_mlflow_says_not_found(

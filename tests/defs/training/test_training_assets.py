@@ -168,4 +168,4 @@ def test_lineage_from_raw_data_to_batch_predictions():
     }
     assert graph.get(dg.AssetKey.from_user_string("fraud_model/torch")).kinds == {"pytorch", "mlflow"}
     assert graph.get(dg.AssetKey.from_user_string("fraud_model/lightgbm")).kinds == {"lightgbm", "mlflow"}
-    assert defs.get_job_def("rollback_champion_job") is not None
+    assert defs.resolve_job_def("rollback_champion_job") is not None

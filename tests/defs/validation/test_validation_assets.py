@@ -10,7 +10,7 @@ from shared_fixtures import land_days
 
 from mlops_assets.defs.ingestion.assets import raw_transactions
 from mlops_assets.defs.validation.assets import validated_and_quarantined_transactions
-from mlops_assets.lakehouse import partition_path
+from mlops_assets.lakehouse import partition_dir, partition_path
 
 ASSETS = [raw_transactions, validated_and_quarantined_transactions]
 START = date(2026, 1, 1)
@@ -50,7 +50,7 @@ def test_rematerializing_replaces_the_partition_and_leaves_no_temp_files(
         assert dg.materialize(
             ASSETS, resources=resources, instance=instance, partition_key="2026-01-01"
         ).success
-    folder = settings.lakehouse_dir / "raw_transactions" / "date=2026-01-01"
+    folder = partition_dir(settings.lakehouse_dir, "raw_transactions", date(2026, 1, 1))
     assert [p.name for p in folder.iterdir()] == ["part-0.parquet"]
     assert pl.read_parquet(folder / "part-0.parquet").height == 120
 
