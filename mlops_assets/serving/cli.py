@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 
-from mlops_assets.serving import metrics as _metrics  # noqa: F401  (prometheus_client before feast)
 from mlops_assets.serving.app import create_app
 from mlops_assets.serving.config import ServeConfig
 from mlops_assets.serving.service import ScoringService

@@ -1,18 +1,18 @@
 """The service's Prometheus metrics, in a registry of their own (one per service instance).
 
-`prometheus_client` reads `PROMETHEUS_MULTIPROCESS_DIR` when it is first imported; `import feast` sets it
-(for Feast's own multi-worker feature server), and a process started by one that imported Feast inherits
-it. This single-process service drops it before importing the client (`mlops-serve` imports this module
-first), so the values live in memory and a replaced model version's label can be removed.
+`prometheus_client` picks where metric values live when it is first imported: in memory, or in mmap files
+when `PROMETHEUS_MULTIPROCESS_DIR` is set, which `import feast` does (for Feast's own multi-worker feature
+server) and which a child of any process that imported Feast inherits. In mmap files the values of every
+`ServiceMetrics` in a process would be merged and a replaced model version's label could not be removed,
+so this single-process service creates its metrics with in-memory values whatever was imported first.
 """
 
 from __future__ import annotations
 
-import os
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 
-os.environ.pop("PROMETHEUS_MULTIPROCESS_DIR", None)
-
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+# No public switch exists: the metric classes read `values.ValueClass` when each metric is created.
+values.ValueClass = values.MutexValue
 
 # Fine buckets below 10 ms: the latency target is a p99 of 10 ms.
 LATENCY_BUCKETS = (0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)

@@ -13,8 +13,9 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -64,13 +65,10 @@ class _ShadowItem:
     records: list[dict[str, Any]]
     features: pl.DataFrame
     challenger: ServedModel | None
-    enqueued: float = field(default_factory=time.perf_counter)
 
 
-def load_state(lakehouse_dir: str, log_root: Any, day: date) -> ServingDay:
+def load_state(lakehouse_dir: str, log_root: Path, day: date) -> ServingDay:
     """The entity state for `day`: validated transactions of the lookback, then the day's served ones."""
-    from pathlib import Path
-
     state = EntityState()
     history = scan_days(
         Path(lakehouse_dir), VALIDATED_TABLE, days_between(day - timedelta(days=CUSTOMER_LOOKBACK_DAYS), day)
@@ -89,7 +87,7 @@ class ScoringService:
         config: ServeConfig,
         feast: FeastResource,
         mlflow: MlflowResource,
-        log_root: Any,
+        log_root: Path,
     ) -> None:
         self.config = config
         self.metrics = ServiceMetrics()
