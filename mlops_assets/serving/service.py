@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -166,7 +167,10 @@ class ScoringService:
             self.refresh()
 
     def _models_changed(self, models: ServedModels) -> None:
-        self.metrics.model_info.clear()
+        with warnings.catch_warnings():
+            # It warns whenever PROMETHEUS_MULTIPROCESS_DIR is set (feast sets it); our values are in memory.
+            warnings.filterwarnings("ignore", message="Clearing labels has not been implemented")
+            self.metrics.model_info.clear()
         self.metrics.reloads.inc()
         roles = (("champion", models.champion), ("challenger", models.challenger))
         for role, served in roles:
