@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export MLOPS_DATA_DIR ?= $(CURDIR)/.mlops
 
-.PHONY: install demo test ui lint bench browser clean serve
+.PHONY: install demo test ui mlflow lint bench browser clean serve
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,8 +33,16 @@ browser:
 test: install browser
 	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
+# The instance is initialised first: `dagster dev` starts the webserver and the daemon at once, and two
+# processes creating a fresh SQLite instance together can break it for good (mlops_assets/instance.py).
 ui: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m mlops_assets.instance
 	$(BIN)/dagster dev -w workspace.yaml
+
+## The MLflow UI on the demo's tracking store (Settings: $(MLOPS_DATA_DIR)/mlflow), on 127.0.0.1 only.
+MLFLOW_PORT ?= 5000
+mlflow: install
+	$(BIN)/python -m mlops_assets.mlflow_ui --port $(MLFLOW_PORT)
 
 ## Score transactions over HTTP (127.0.0.1:$(SERVE_PORT)) against the demo's state: champion from MLflow,
 ## merchant state from Feast's online store, the day after the last `online_features` materialization.

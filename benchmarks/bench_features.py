@@ -1,11 +1,12 @@
-"""Feature benchmark: the polars features beside a pandas reference, and Feast online serving.
+"""Feature benchmark: the polars features beside pandas and DuckDB references, and Feast online serving.
 
     .venv/bin/python benchmarks/bench_features.py              # 10M simulated transactions (30 days)
-    .venv/bin/python benchmarks/bench_features.py --rows 1000000
+    .venv/bin/python benchmarks/bench_features.py --rows 1000000 --skip-pandas
 
 Each implementation runs in its own subprocess that reads the same Parquet input, computes the customer
 and merchant features and writes them; the parent takes the child's wall time and its peak RSS from
-`os.wait4` (tracemalloc would not see polars' Rust allocations). The two outputs are asserted equal.
+`os.wait4` (tracemalloc would not see polars' or DuckDB's native allocations). Each reference's output
+is asserted equal to polars', feature by feature.
 Then the polars features are materialized into Feast (SQLite, and Redis if one answers at
 MLOPS_REDIS_URL or 127.0.0.1:6379) and online lookups of 1 and 100 entities are timed.
 """
@@ -21,17 +22,24 @@ import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import loopback  # noqa: F401  (first: loopback-only network guard, see benchmarks/loopback.py)
 import numpy as np
 import polars as pl
 
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from mlops_assets.defs.features.compute import MAX_LABEL_DELAY_DAYS, MIN_STD_EUR  # noqa: E402
 from mlops_assets.feature_catalog import (  # noqa: E402
     CUSTOMER_FEATURES,
+    CUSTOMER_WINDOWS,
     FEATURE_SERVICE_NAME,
+    FOREIGN_REFERENCE_COUNTRY,
     MERCHANT_FEATURES,
 )
 from mlops_assets.tables import CUSTOMER_TABLE, MERCHANT_TABLE  # noqa: E402
@@ -180,9 +188,105 @@ def run_pandas(src: Path, out: Path) -> None:
     merchant.to_parquet(out / "merchant.parquet", index=False)
 
 
+# Window lengths in microseconds, the timestamps' resolution: "(t - w, t]" is "[t - w + 1 us, t]".
+WINDOW_US = {"1h": 3_600_000_000, "24h": 86_400_000_000, "7d": 7 * 86_400_000_000, "30d": 30 * 86_400_000_000}
+
+
+def _range(partition: str, period: str, order: str = "event_timestamp") -> str:
+    """The window `(t - period, t]` of each row's partition, t the row's `order` value."""
+    start = f"INTERVAL '{WINDOW_US[period] - 1} microseconds' PRECEDING"
+    return f"(PARTITION BY {partition} ORDER BY {order} RANGE BETWEEN {start} AND CURRENT ROW)"
+
+
+def run_duckdb(src: Path, out: Path) -> None:
+    """The reference an analyst here would write first: DuckDB SQL window functions over the same file.
+
+    RANGE frames over event time per customer or merchant; `CURRENT ROW` in RANGE mode takes in every
+    transaction at the same microsecond, as the polars windows do. The merchant fraud rate counts labels
+    by their *arrival* time, so labels and transactions go into one stream ordered by their own
+    timestamps (labels at `label_available_at`, transactions at `event_timestamp`) and one RANGE window
+    over it sums the labels that arrived in `(t - 30d, t]`, read at the transactions' rows.
+    """
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"CREATE VIEW tx AS SELECT * FROM read_parquet('{src}')")
+    stats = []
+    for suffix, _ in CUSTOMER_WINDOWS:
+        w = f"w{suffix}"
+        stats += [
+            f"count(*) OVER {w} AS cust_txn_count_{suffix}",
+            f"sum(amount_eur) OVER {w} AS cust_amount_sum_{suffix}",
+            f"sum(amount_eur) OVER {w} / count(*) OVER {w} AS cust_amount_mean_{suffix}",
+            f"CASE WHEN count(*) OVER {w} < 2 THEN 0.0 "
+            f"ELSE greatest(coalesce(stddev_samp(amount_eur) OVER {w}, 0.0), 0.0) END "
+            f"AS cust_amount_std_{suffix}",
+        ]
+    windows = ",\n".join(f"w{suffix} AS {_range('customer_id', suffix)}" for suffix, _ in CUSTOMER_WINDOWS)
+    # The z-score's history: [t - 30d, t), strictly before the row's own time.
+    prior = (
+        "(PARTITION BY customer_id ORDER BY event_timestamp "
+        "RANGE BETWEEN INTERVAL '30 days' PRECEDING AND INTERVAL '1 microseconds' PRECEDING)"
+    )
+    customer_sql = f"""
+        SELECT customer_id, event_timestamp, transaction_id,
+            {", ".join(stats)},
+            count(DISTINCT merchant_id) OVER w7d AS cust_distinct_merchants_7d,
+            (epoch_us(event_timestamp) - epoch_us(lag(event_timestamp) OVER (
+                PARTITION BY customer_id ORDER BY event_timestamp, transaction_id))) / 1e6
+                AS cust_seconds_since_prev_txn,
+            CASE WHEN count(*) OVER prior >= 2 AND stddev_samp(amount_eur) OVER prior >= {MIN_STD_EUR}
+                THEN (amount_eur - avg(amount_eur) OVER prior) / stddev_samp(amount_eur) OVER prior
+            END AS cust_amount_zscore_30d,
+            avg(CASE WHEN country <> '{FOREIGN_REFERENCE_COUNTRY}' THEN 1.0 ELSE 0.0 END) OVER w30d
+                AS cust_foreign_share_30d
+        FROM tx
+        WINDOW {windows}, prior AS {prior}
+    """
+    _copy_features(con, customer_sql, "customer_id", CUSTOMER_FEATURES, out / "customer.parquet")
+
+    merchant_sql = f"""
+        WITH stream AS (
+            SELECT merchant_id, event_timestamp AS t, transaction_id, event_timestamp,
+                   0 AS labels, 0 AS frauds, true AS is_read
+            FROM tx
+            UNION ALL
+            SELECT merchant_id, label_available_at AS t, NULL, NULL, 1, is_fraud, false
+            FROM tx
+            WHERE is_fraud IS NOT NULL AND label_available_at IS NOT NULL
+              AND label_available_at >= event_timestamp
+              AND label_available_at <= event_timestamp + INTERVAL '{MAX_LABEL_DELAY_DAYS} days'
+        ), arrived AS (
+            SELECT *, sum(labels) OVER w AS n, sum(frauds) OVER w AS f
+            FROM stream
+            WINDOW w AS {_range("merchant_id", "30d", order="t")}
+        )
+        SELECT merchant_id, event_timestamp, transaction_id,
+            count(*) OVER {_range("merchant_id", "24h")} AS merch_txn_count_24h,
+            count(*) OVER {_range("merchant_id", "7d")} AS merch_txn_count_7d,
+            n AS merch_labeled_count_30d,
+            CASE WHEN n > 0 THEN f / n END AS merch_fraud_rate_30d
+        FROM arrived
+        WHERE is_read
+    """
+    _copy_features(con, merchant_sql, "merchant_id", MERCHANT_FEATURES, out / "merchant.parquet")
+
+
+def _copy_features(
+    con: DuckDBPyConnection, sql: str, key: str, features: tuple[str, ...], path: Path
+) -> None:
+    """Write the query's features as DOUBLE, beside the row's key, event time and transaction id."""
+    columns = ", ".join(f"CAST({name} AS DOUBLE) AS {name}" for name in features)
+    con.execute(
+        f"COPY (SELECT {key}, event_timestamp, transaction_id, {columns} FROM ({sql})) "
+        f"TO '{path}' (FORMAT parquet)"
+    )
+
+
 def child_main(kind: str, src: str, out: str) -> None:
     started = time.perf_counter()
-    {"polars": run_polars, "pandas": run_pandas}[kind](Path(src), Path(out))
+    {"polars": run_polars, "pandas": run_pandas, "duckdb": run_duckdb}[kind](Path(src), Path(out))
     print(json.dumps({"seconds": time.perf_counter() - started}))
 
 
@@ -202,18 +306,20 @@ def run_child(kind: str, src: Path, out: Path) -> dict[str, float]:
     return {"wall_s": wall, "compute_s": inner["seconds"], "peak_rss_mib": usage.ru_maxrss / 1024}
 
 
-def assert_same(polars_dir: Path, pandas_dir: Path) -> None:
+def assert_same(polars_dir: Path, reference_dir: Path, reference: str) -> None:
+    """Every feature of every row equal within rtol/atol 1e-6, nulls (or NaN) in the same places."""
     for name, features in (("customer", CUSTOMER_FEATURES), ("merchant", MERCHANT_FEATURES)):
         a = pl.read_parquet(polars_dir / f"{name}.parquet").sort("transaction_id")
-        b = pl.read_parquet(pandas_dir / f"{name}.parquet").sort("transaction_id")
+        b = pl.read_parquet(reference_dir / f"{name}.parquet").sort("transaction_id")
         assert a.height == b.height, f"{name}: {a.height} != {b.height} rows"
         assert (a["transaction_id"] == b["transaction_id"]).all()
         b = b.with_columns(pl.col(f).fill_nan(None) for f in features)
         for feature in features:
             x, y = a[feature].to_numpy(), b[feature].cast(pl.Float64).to_numpy()
-            assert np.array_equal(np.isnan(x), np.isnan(y)), f"{name}.{feature}: nulls differ"
+            where = f"polars vs {reference}: {name}.{feature}"
+            assert np.array_equal(np.isnan(x), np.isnan(y)), f"{where}: nulls differ"
             both = ~np.isnan(x)
-            assert np.allclose(x[both], y[both], rtol=1e-6, atol=1e-6), f"{name}.{feature}: values differ"
+            assert np.allclose(x[both], y[both], rtol=1e-6, atol=1e-6), f"{where}: values differ"
 
 
 # --- Feast ----------------------------------------------------------------------------------------------
@@ -318,7 +424,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=10_000_000, help="simulated transactions (default 10M)")
-    parser.add_argument("--skip-pandas", action="store_true", help="time polars and Feast only")
+    parser.add_argument("--skip-pandas", action="store_true", help="leave out the pandas reference")
+    parser.add_argument("--skip-duckdb", action="store_true", help="leave out the DuckDB reference")
     parser.add_argument("--skip-feast", action="store_true", help="time the feature computation only")
     args = parser.parse_args()
 
@@ -331,18 +438,24 @@ def main() -> None:
         )
 
         timings = {"polars": run_child("polars", work / "transactions.parquet", work / "polars")}
-        if not args.skip_pandas:
-            timings["pandas"] = run_child("pandas", work / "transactions.parquet", work / "pandas")
-            assert_same(work / "polars", work / "pandas")
-            print("outputs: polars == pandas (24 features, rtol 1e-6)")
+        references = [
+            k for k, skip in (("pandas", args.skip_pandas), ("duckdb", args.skip_duckdb)) if not skip
+        ]
+        for kind in references:
+            timings[kind] = run_child(kind, work / "transactions.parquet", work / kind)
+            assert_same(work / "polars", work / kind, kind)
+            count = len(CUSTOMER_FEATURES) + len(MERCHANT_FEATURES)
+            print(f"outputs: polars == {kind} ({count} features, rtol 1e-6)")
         print(f"\n{'implementation':<16}{'wall s':>10}{'compute s':>12}{'peak RSS MiB':>15}")
         for kind, t in timings.items():
             print(f"{kind:<16}{t['wall_s']:>10.2f}{t['compute_s']:>12.2f}{t['peak_rss_mib']:>15.0f}")
-        if "pandas" in timings:
-            p, q = timings["polars"], timings["pandas"]
+        p = timings["polars"]
+        for kind in references:
+            q = timings[kind]
+            memory = q["peak_rss_mib"] / p["peak_rss_mib"]
+            less_or_more = f"{memory:.1f}x less" if memory >= 1 else f"{1 / memory:.1f}x more"
             print(
-                f"polars vs pandas: {q['compute_s'] / p['compute_s']:.1f}x faster, "
-                f"{q['peak_rss_mib'] / p['peak_rss_mib']:.1f}x less peak memory"
+                f"polars vs {kind}: {q['compute_s'] / p['compute_s']:.1f}x faster, {less_or_more} peak memory"
             )
 
         if not args.skip_feast:

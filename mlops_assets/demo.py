@@ -14,7 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import polars as pl
 
-from mlops_assets.lakehouse import existing_days
+from mlops_assets.instance import prepare_instance
+from mlops_assets.lakehouse import STAGING_DIR, existing_days
 from mlops_assets.settings import Settings
 from mlops_assets.simulator import SimulationConfig, write_days
 from mlops_assets.tables import DRIFT_REPORT
@@ -75,6 +76,7 @@ def run_demo(rows_per_day: int) -> None:
     from mlops_assets.definitions import defs  # after the environment is final
 
     range_tags = {RANGE_START: start.isoformat(), RANGE_END: (end - timedelta(days=1)).isoformat()}
+    prepare_instance()  # before anything else can touch a fresh DAGSTER_HOME (see mlops_assets.instance)
     with dg.DagsterInstance.get() as instance:
         for partitioned, keys in execution_layers(defs):
             names = ", ".join(k.to_user_string() for k in keys)
@@ -102,13 +104,14 @@ def print_summary(defs: dg.Definitions, settings: Settings) -> None:
     from mlops_assets.defs.training.registry import alias_version
 
     print(f"\nLakehouse tables under {settings.lakehouse_dir}:")
-    for table in sorted(p for p in settings.lakehouse_dir.iterdir() if p.is_dir()):
+    for table in sorted(p for p in settings.lakehouse_dir.iterdir() if p.is_dir() and p.name != STAGING_DIR):
         files = sorted(table.rglob("*.parquet"))
         partitions = len(existing_days(settings.lakehouse_dir, table.name))
         rows = pl.scan_parquet(files).select(pl.len()).collect().item() if files else 0
         layout = f"{partitions} partitions" if partitions else "unpartitioned"
         print(f"  {table.name:<26} {layout:>15}  {rows:>9} rows")
-    client = (defs.resources or {})["mlflow"].client()
+    # Initialised: secret-bearing fields are `dg.EnvVar`s, resolved from the environment only here.
+    client = (defs.resources or {})["mlflow"].process_config_and_initialize().client()
     print(f"\nModels in the MLflow registry ({settings.mlflow_tracking_uri}):")
     for name in REGISTERED_MODEL_NAMES.values():
         champion = alias_version(client, name, "champion")

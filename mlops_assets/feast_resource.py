@@ -21,25 +21,30 @@ from mlops_assets.services import redis_service_from_url
 
 if TYPE_CHECKING:  # feast takes seconds to import: only inside the methods that use it.
     from feast import FeatureStore, RepoConfig
+    from feast.repo_contents import RepoContents
 
 PROJECT = "mlops_fraud"
 REDIS_SCHEMES = ("redis", "rediss")
 DEFINITIONS_FILE = "fraud_features.py"
 CLI_CONFIG_FILE = "feature_store.yaml"
+CLI_REDIS_PASSWORD_VARIABLE = "MLOPS_REDIS_PASSWORD"
 
 
-def redis_connection_string(url: str) -> str:
+def redis_connection_string(url: str, password: str | None = None) -> str:
     """Feast's Redis connection string (`host:port,db=N,password=...,ssl=true`) from `MLOPS_REDIS_URL`.
 
     Read by the production preflight's parser (`services.redis_service_from_url`), so Feast writes to
     the Redis the preflight pinged and both accept the same values: `redis[s]://[:password@]host:port/db`
-    or Feast's own `host:port[,password=...][,db=N][,ssl=true]`.
+    or Feast's own `host:port[,password=...][,db=N][,ssl=true]`. `password`, when given, is written
+    instead of the URL's own (e.g. a `${VAR}` reference, so a file never holds the secret).
     """
     scheme, has_scheme, _ = url.partition("://")
     if has_scheme and scheme not in REDIS_SCHEMES:
         raise ValueError(f"MLOPS_REDIS_URL: expected redis://host:port/db, got scheme {scheme!r}")
     service = redis_service_from_url("MLOPS_REDIS_URL", url)
-    options = service.connect_kwargs
+    options = dict(service.connect_kwargs)
+    if password is not None and options.get("password") is not None:
+        options["password"] = password
     parts = [service.address]
     parts += [
         f"{key}={options[key]}" for key in ("db", "username", "password") if options.get(key) is not None
@@ -110,15 +115,57 @@ class FeastResource(dg.ConfigurableResource):
         """Where `apply` leaves this configuration as a feature_store.yaml, for the Feast CLI (`feast -f`)."""
         return Path(self.feast_dir) / CLI_CONFIG_FILE
 
+    def repo_contents(self) -> RepoContents:
+        """The objects of `definitions()` as the `RepoContents` that `feast apply` parses from a repo."""
+        from feast import Entity, FeatureService, FeatureView
+        from feast.project import Project
+        from feast.repo_contents import RepoContents
+
+        objects = list(self.definitions().values())
+        views = [o for o in objects if isinstance(o, FeatureView)]
+        return RepoContents(
+            projects=[Project(name=self.project)],
+            data_sources=[view.batch_source for view in views if view.batch_source is not None],
+            feature_views=views,
+            on_demand_feature_views=[],
+            stream_feature_views=[],
+            label_views=[],
+            entities=[o for o in objects if isinstance(o, Entity)],
+            feature_services=[o for o in objects if isinstance(o, FeatureService)],
+            permissions=[],
+        )
+
     def apply(self) -> FeatureStore:
-        """`feast apply` through the Python API (idempotent); returns the store.
+        """`feast apply`, through the very function the CLI calls (idempotent); returns the store.
+
+        `FeatureStore.apply` would create the online tables but not record them as the project's
+        infrastructure in the registry, so `feast plan` would then report them as still to be created;
+        `repo_operations.apply_total_with_repo_instance` plans, applies and records both, as `feast apply`
+        does (it also deletes objects no longer defined). Source validation is skipped: the sources are
+        globs over the lakehouse partitions, which Feast's path check cannot resolve (it would only warn).
 
         Also writes the rendered configuration to `cli_config_path()`, so the Feast CLI reads the very
         registry and online store the platform wrote, whatever `MLOPS_DATA_DIR` and profile are set.
         """
+        from feast.repo_operations import apply_total_with_repo_instance
+
         store = self.feature_store()
-        store.apply(list(self.definitions().values()))  # type: ignore[arg-type]
+        apply_total_with_repo_instance(
+            store, self.project, store.registry, self.repo_contents(), skip_source_validation=True
+        )
+        write_text_atomic(self.cli_config_text(), self.cli_config_path())
+        return store
+
+    def cli_config_text(self) -> str:
+        """The rendered configuration as feature_store.yaml text, with no secret in it.
+
+        A Redis password becomes `${MLOPS_REDIS_PASSWORD}`, which Feast expands when it reads the file:
+        the CLI user exports that variable instead of the platform writing the password to disk.
+        """
         config = self.repo_config().model_dump(mode="json", by_alias=True, exclude_none=True)
         config.pop("repo_path", None)  # the CLI's repo is `-c feature_repo`
-        write_text_atomic(yaml.safe_dump(config, sort_keys=False), self.cli_config_path())
-        return store
+        if self.redis_url:
+            config["online_store"]["connection_string"] = redis_connection_string(
+                self.redis_url, password=f"${{{CLI_REDIS_PASSWORD_VARIABLE}}}"
+            )
+        return yaml.safe_dump(config, sort_keys=False)

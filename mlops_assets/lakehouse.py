@@ -1,19 +1,28 @@
 """Hive-partitioned Parquet tables on local disk: the one place that knows the layout.
 
 Layout: `<root>/<table>/date=<YYYY-MM-DD>/part-0.parquet`. DuckDB, polars and Feast all read it
-without a copy. Writes go to a hidden temporary file in the same folder and are renamed into place,
-so a reader never sees half a file and re-materializing a partition replaces it instead of adding to it.
+without a copy. Writes go to a temporary file in `<root>/_staging/` and are renamed into place, so a
+reader never sees half a file and re-materializing a partition replaces it instead of adding to it.
+
+Why a staging folder beside the tables rather than a hidden file beside the target: a write killed
+mid-way (SIGKILL, OOM) leaves its temporary file behind, and readers list whole folders (`polars`
+`scan_parquet(<table>/)` fails on "different file extensions" if anything but Parquet is inside). Outside
+every table's folder, on the same filesystem so the rename stays atomic, no reader can see it; the next
+write on the machine removes temporary files whose writing process is gone.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
+
+from mlops_assets.processes import process_alive
 
 PARTITION_FILE = "part-0.parquet"
 # The Hive partition column: the folder `date=YYYY-MM-DD` becomes a `date` column for DuckDB and polars.
@@ -45,14 +54,51 @@ def partition_path(root: Path, table: str, day: date) -> Path:
     return partition_dir(root, table, day) / PARTITION_FILE
 
 
-def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
-    """Call `write(tmp)` on a temporary file beside `path`, then rename it into place atomically.
+STAGING_DIR = "_staging"
+TEMP_SUFFIX = ".tmp"
 
-    The temporary name starts with a dot so that glob readers (`*/*.parquet`, `*.html`) never pick it
-    up, and a failed write leaves the previous file untouched.
+
+def staging_dir_for(path: Path) -> Path:
+    """The staging folder for a write to `path`: beside the folder of its table (or report).
+
+    `<root>/<table>/date=<day>/part-0.parquet` and `<root>/<table>/part-0.parquet` stage in
+    `<root>/_staging`; `<reports>/<report>/<day>.html` stages in `<reports>/_staging`.
     """
+    folder = path.parent.parent if path.parent.name.startswith(_PARTITION_PREFIX) else path.parent
+    return folder.parent / STAGING_DIR
+
+
+def _temp_name(path: Path) -> str:
+    # Host and pid in the name: a later write tells a live writer's file from a dead one's.
+    return f"{path.name}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex}{TEMP_SUFFIX}"
+
+
+def remove_stale_temp_files(staging: Path) -> list[Path]:
+    """Delete temporary files in `staging` left by writers on this machine that are no longer running."""
+    if not staging.is_dir():
+        return []
+    host = socket.gethostname()
+    removed = []
+    for temp in staging.glob(f"*{TEMP_SUFFIX}"):
+        parts = temp.name.removesuffix(TEMP_SUFFIX).rsplit(".", 3)
+        if len(parts) != 4 or parts[1] != host or not parts[2].isdigit() or process_alive(int(parts[2])):
+            continue
+        temp.unlink(missing_ok=True)
+        removed.append(temp)
+    return removed
+
+
+def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
+    """Call `write(tmp)` on a temporary file in the staging folder, then rename it into place atomically.
+
+    A failed write leaves the previous file untouched; stale temporary files of killed writers are
+    removed first.
+    """
+    staging = staging_dir_for(path)
+    staging.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(staging)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    tmp = staging / _temp_name(path)
     try:
         write(tmp)
         os.replace(tmp, path)

@@ -21,13 +21,14 @@ either way are found by the same search.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import dagster as dg
+
+from mlops_assets.services import redact_uri
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -39,11 +40,6 @@ CONNECT_TIMEOUT_S = 5
 
 class TrackingStoreUnavailableError(RuntimeError):
     """The MLflow tracking store cannot be reached; nothing was logged or registered."""
-
-
-def redact_uri(uri: str) -> str:
-    """The URI with any password replaced, safe for logs and error messages."""
-    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", uri)
 
 
 def _sqlite_path(uri: str) -> Path | None:

@@ -16,7 +16,7 @@ import polars as pl
 from mlops_assets import lakehouse
 from mlops_assets.feast_resource import FeastResource
 from mlops_assets.mlflow_resource import MlflowResource
-from mlops_assets.settings import REPO_ROOT, Settings
+from mlops_assets.settings import MLFLOW_TRACKING_URI_VARIABLE, REDIS_URL_VARIABLE, REPO_ROOT, Settings
 
 
 class LakehouseResource(dg.ConfigurableResource):
@@ -146,6 +146,17 @@ class ReportsResource(dg.ConfigurableResource):
         return folder / f"{day.isoformat()}{suffix}"
 
 
+def secret_setting(variable: str, value: str | None) -> str | None:
+    """`dg.EnvVar(variable)` when the setting is given, so Dagster stores the name, never the value.
+
+    A resource field set to a plain string is part of every job snapshot in run storage (as the config
+    default) and readable from the UI; an `EnvVar` is stored as `{"env": "NAME"}` and read from the
+    environment only when the resource is initialised in a run. Outside a run, use
+    `resource.process_config_and_initialize()` to get the resolved values.
+    """
+    return dg.EnvVar(variable) if value else None
+
+
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """Every resource the code location binds, configured from the settings."""
     return {
@@ -159,19 +170,17 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
 
 
 def _mlflow_resource(settings: Settings) -> dg.ConfigurableResource:
-    # Imported here: the MLflow resource lives with the training stage (see why it is not dagster-mlflow's).
-
     return MlflowResource(
-        tracking_uri=settings.mlflow_tracking_uri, artifact_root=str(settings.mlflow_artifact_root)
+        tracking_uri=secret_setting(MLFLOW_TRACKING_URI_VARIABLE, settings.mlflow_tracking_uri_override)
+        or settings.mlflow_tracking_uri,
+        artifact_root=str(settings.mlflow_artifact_root),
     )
 
 
 def _feast_resource(settings: Settings) -> dg.ConfigurableResource:
-    # Imported here: the Feast resource lives with the feature stage that owns the feature repo.
-
     return FeastResource(
         repo_path=str(REPO_ROOT / "feature_repo"),
         feast_dir=str(settings.feast_dir),
         lakehouse_dir=str(settings.lakehouse_dir),
-        redis_url=settings.redis_url,
+        redis_url=secret_setting(REDIS_URL_VARIABLE, settings.redis_url),
     )

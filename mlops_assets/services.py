@@ -7,12 +7,30 @@ host, port or credentials, and no stage has to import the preflight to reach a p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+# `scheme://userinfo@`: userinfo runs to the first `@` and may hold an unencoded `/` or be `:password`.
+_URI_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^\s:@]*):(?P<secret>[^\s@]*)@")
+# `?password=...`, `&sslpassword=`, Feast's `host:port,password=...`: any key naming a secret.
+_SECRET_PARAMETER = re.compile(
+    r"(?i)(?P<key>(?:^|(?<=[?&,;\s]))[\w.-]*(?:pass(?:word)?|pwd|secret|token|api[_-]?key)[\w.-]*=)[^&,;#\s]*"
+)
+
+
+def redact_uri(text: str) -> str:
+    """`text` (a URI, or a message holding URIs) with every password and secret parameter as `***`.
+
+    Handles `user:password@`, an empty user (`://:password@`), an unencoded `/` in the password, and
+    secrets passed as query or option parameters (`?password=`, `,password=`, `token=`).
+    """
+    redacted = _URI_USERINFO.sub(r"\g<scheme>\g<user>:***@", text)
+    return _SECRET_PARAMETER.sub(r"\g<key>***", redacted)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,9 @@ from datetime import date
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Settings that may carry credentials: resources receive them as `dg.EnvVar` (see `resources`).
+MLFLOW_TRACKING_URI_VARIABLE = "MLOPS_MLFLOW_TRACKING_URI"
+REDIS_URL_VARIABLE = "MLOPS_REDIS_URL"
 
 
 @dataclass(frozen=True)
@@ -34,8 +37,8 @@ class Settings:
         return cls(
             data_dir=data_dir,
             partitions_start=date.fromisoformat(os.environ.get("MLOPS_PARTITIONS_START", "2025-01-01")),
-            redis_url=os.environ.get("MLOPS_REDIS_URL") or None,
-            mlflow_tracking_uri_override=os.environ.get("MLOPS_MLFLOW_TRACKING_URI") or None,
+            redis_url=os.environ.get(REDIS_URL_VARIABLE) or None,
+            mlflow_tracking_uri_override=os.environ.get(MLFLOW_TRACKING_URI_VARIABLE) or None,
         )
 
     @property

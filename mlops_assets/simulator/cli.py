@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from mlops_assets.settings import Settings
+from mlops_assets.simulator.corruption import check_share
 from mlops_assets.simulator.drift import DRIFT_KINDS, NO_DRIFT, parse_drift_kinds
 from mlops_assets.simulator.model import SimulationConfig
 from mlops_assets.simulator.writer import FORMATS, write_days
@@ -34,6 +35,13 @@ def _positive_int(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return number
+
+
+def _share(value: str) -> float:
+    try:
+        return check_share(float(value))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--drift-strength", type=float, default=1.0, help="scales every drift knob (default 1.0)"
+    )
+    parser.add_argument(
+        "--bad-row-share",
+        type=_share,
+        default=0.0,
+        help="share of rows broken the way real feeds break (null field, negative amount, duplicate id, "
+        "...), for validation to quarantine (default 0; the demo uses 0.005)",
     )
     parser.add_argument(
         "--data-dir",
@@ -103,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{day.isoformat()}  rows={rows:>9,}  drift={drift}  {now - last:6.2f}s  {path}")
         last = now
 
-    paths = write_days(config, data_dir, args.format, on_day=report)
+    paths = write_days(config, data_dir, args.format, on_day=report, bad_row_share=args.bad_row_share)
     seconds = time.perf_counter() - began
     rate = total_rows / seconds if seconds > 0 else float("inf")
     print(

@@ -10,6 +10,9 @@ ingestion stage reads. Three properties matter downstream:
   content hashes and lineage.
 - **Replacing**: re-running a day replaces its file, and removes the simulator's file of the other format
   for that day so that switching formats never makes ingestion read a day twice.
+
+With ``bad_row_share`` above 0, a seeded share of each day's rows is broken before writing (see
+``corruption.py``), so the quarantine downstream has real work; the default writes only valid rows.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Final
 import polars as pl
 
 from mlops_assets.lakehouse import write_atomic
+from mlops_assets.simulator.corruption import corrupt_rows
 from mlops_assets.simulator.model import SimulationConfig, simulate_day
 
 FORMATS: Final[tuple[str, ...]] = ("parquet", "csv")
@@ -65,10 +69,18 @@ def write_frame(frame: pl.DataFrame, path: Path, fmt: str) -> Path:
     return write_atomic(path, encode)
 
 
-def write_day(day: dt.date, config: SimulationConfig, data_dir: Path, fmt: str) -> tuple[Path, int]:
-    """Simulate ``day`` and write it to the landing zone; returns the path and the number of rows."""
+def write_day(
+    day: dt.date, config: SimulationConfig, data_dir: Path, fmt: str, bad_row_share: float = 0.0
+) -> tuple[Path, int]:
+    """Simulate ``day`` and write it to the landing zone; returns the path and the number of rows.
+
+    ``bad_row_share`` of the rows (seeded by ``config.seed`` and the day) are broken as in
+    ``corruption.corrupt_rows``; the file keeps every row, broken or not.
+    """
     path = landing_path(data_dir, day, fmt)
     frame = simulate_day(day, config)
+    if bad_row_share > 0:
+        frame, _ = corrupt_rows(frame, bad_row_share, config.seed, day)
     write_frame(frame, path, fmt)
     for other in FORMATS:
         if other != fmt:
@@ -81,6 +93,7 @@ def write_days(
     data_dir: Path,
     fmt: str = "parquet",
     on_day: Callable[[dt.date, Path, int], None] | None = None,
+    bad_row_share: float = 0.0,
 ) -> list[Path]:
     """Simulate and write every day of ``config``, one at a time so memory stays at one day's worth.
 
@@ -89,6 +102,7 @@ def write_days(
         data_dir: the root under which ``landing/`` lives (usually ``$MLOPS_DATA_DIR``).
         fmt: ``"parquet"`` or ``"csv"``.
         on_day: called after each day with ``(day, path, rows)``, e.g. to report progress.
+        bad_row_share: the share of rows to break (see ``corruption.py``); 0 writes only valid rows.
 
     Returns:
         The written paths, in day order.
@@ -97,7 +111,7 @@ def write_days(
     _check_format(fmt)
     paths: list[Path] = []
     for day in config.dates:
-        path, rows = write_day(day, config, data_dir, fmt)
+        path, rows = write_day(day, config, data_dir, fmt, bad_row_share)
         paths.append(path)
         if on_day is not None:
             on_day(day, path, rows)

@@ -93,3 +93,13 @@ def redis_url() -> str:
     if not check.ok:
         fail_or_skip(f"Redis is not available: {check.describe()}")
     return url
+
+
+@pytest.fixture
+def isolated_mlflow_uris(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow keeps the tracking/registry URI process-wide; put them back after the test."""
+    import mlflow.tracking._model_registry.utils as registry_utils
+    import mlflow.tracking._tracking_service.utils as tracking_utils
+
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", None)
+    monkeypatch.setattr(registry_utils, "_registry_uri", None)

@@ -28,16 +28,6 @@ def _pg_url(params: dict[str, Any]) -> str:
     return f"postgresql+psycopg2://{auth}@{params['host']}:{params['port']}/{params['dbname']}"
 
 
-@pytest.fixture
-def isolated_mlflow_uris(monkeypatch: pytest.MonkeyPatch) -> None:
-    """MLflow keeps the tracking/registry URI process-wide; put them back after the test."""
-    import mlflow.tracking._model_registry.utils as registry_utils
-    import mlflow.tracking._tracking_service.utils as tracking_utils
-
-    monkeypatch.setattr(tracking_utils, "_tracking_uri", None)
-    monkeypatch.setattr(registry_utils, "_registry_uri", None)
-
-
 def test_mlflow_logs_and_registers_a_champion_on_postgres(
     fresh_pg_database: Callable[[str], dict[str, Any]],
     settings: Settings,
@@ -100,7 +90,8 @@ def test_feast_online_store_on_redis_through_the_platform_resource(
     assert [line.split(" at ")[0] for line in preflight(settings)] == ["Feast online store (Redis)"]
     from mlops_assets.feast_resource import FeastResource
 
-    feast_resource = build_resources(settings)["feast"]
+    # Initialised, as in a run: the Redis URL reaches the resource as dg.EnvVar("MLOPS_REDIS_URL").
+    feast_resource = build_resources(settings)["feast"].process_config_and_initialize()
     assert isinstance(feast_resource, FeastResource)
     assert feast_resource.online_store_type == "redis"
     # A project of its own, so the test never touches (or is touched by) anything else in this Redis.

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shared_fixtures import stop_process_group
 
 from mlops_assets.settings import REPO_ROOT
 from mlops_assets.simulator import SimulationConfig, write_days
@@ -44,7 +44,7 @@ storage:
     base_dir:
       env: DAGSTER_HOME
 run_coordinator:
-  module: dagster.core.run_coordinator
+  module: dagster._core.run_coordinator
   class: DefaultRunCoordinator
 telemetry:
   enabled: false
@@ -137,6 +137,8 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webserver]:
     executable = (
         shutil.which("dagster-webserver", path=str(Path(sys.executable).parent)) or "dagster-webserver"
     )
+    # Initialised before the webserver and its code server start, as `make ui` does.
+    subprocess.run([sys.executable, "-m", "mlops_assets.instance"], env=env, check=True, timeout=120)
     log_path = root / "webserver.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -153,13 +155,7 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webserver]:
         _wait_until_loaded(server, process)
         yield server
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_process_group(process, timeout_s=15)
 
 
 @pytest.fixture(scope="session")

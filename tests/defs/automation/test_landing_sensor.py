@@ -32,12 +32,46 @@ def _land(root: Path, day: str, name: str = "a.parquet", content: bytes = b"x") 
     return path
 
 
-def test_fingerprints_ignore_other_files_and_folders(tmp_path: Path) -> None:
+def test_fingerprints_cover_every_entry_of_day_folders_and_nothing_else(tmp_path: Path) -> None:
     _land(tmp_path, "2025-03-01")
+    # A file ingestion cannot read still makes its day due: the run then fails naming it.
     _land(tmp_path, "2025-03-02", "notes.txt")
+    _land(tmp_path, "2025-03-03", "batch2/late.CSV.GZ")
     _land(tmp_path, "not-a-day")
-    assert list(landing_fingerprints(tmp_path)) == ["2025-03-01"]
+    _land(tmp_path, "20250304")  # ISO 8601 basic form: date.fromisoformat reads it, partitions never do
+    assert list(landing_fingerprints(tmp_path)) == ["2025-03-01", "2025-03-02", "2025-03-03"]
     assert landing_fingerprints(tmp_path / "missing") == {}
+
+
+def test_entries_that_are_not_day_folders_are_reported_once_with_the_expected_form(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    for name in ("20260106", "2026-1-7", "latest"):
+        _land(tmp_path, name)
+    (tmp_path / "loose.csv").write_text("x")
+    (tmp_path / "_staging").mkdir()  # where atomic writes (the simulator's) stage: not reported
+    requests, cursor, skip = _tick(instance, tmp_path, None)
+    assert requests == []
+    assert "waiting for partitions" not in skip
+    form = "expected a folder named YYYY-MM-DD"
+    anything = f"{form} (one per day, e.g. 2026-01-06) holding the day's files"
+    assert skip.endswith(
+        f"; not day folders, never ingested: 2026-1-7 ({form}; rename it to 2026-01-07); "
+        f"20260106 ({form}; rename it to 2026-01-06); latest ({anything}); loose.csv ({anything})"
+    )
+    # Reported once: the next tick, with nothing new, says only that there is nothing new.
+    requests, cursor2, skip = _tick(instance, tmp_path, cursor)
+    assert requests == []
+    assert skip == f"no new landing files in {tmp_path}"
+    assert cursor2 == cursor
+    # A newly misnamed folder is reported on its own; the cursor keeps day fingerprints beside the list.
+    _land(tmp_path, "2026_01_08")
+    _land(tmp_path, "2025-03-01")
+    requests, cursor3, _ = _tick(instance, tmp_path, cursor2)
+    assert [r.partition_key for r in requests] == ["2025-03-01"]
+    state = json.loads(cursor3 or "{}")
+    assert state["not_day_folders"] == ["2026-1-7", "20260106", "2026_01_08", "latest", "loose.csv"]
+    assert set(state) == {"not_day_folders", "2025-03-01"}
 
 
 def test_changed_days_only_valid_partitions() -> None:
