@@ -57,6 +57,7 @@ def build_world(data_dir: Path, days: int, rows_per_day: int) -> list[dict]:
     from mlops_assets.defs.training.data import SplitConfig
     from mlops_assets.defs.training.flow import train_and_register
     from mlops_assets.defs.training.lightgbm_model import LightGBMParams
+    from mlops_assets.defs.training.models import REGISTERED_MODEL_NAME
     from mlops_assets.defs.training.registry import CHAMPION
     from mlops_assets.feature_catalog import FEATURE_FILL_VALUES, MODEL_FEATURES, NULLABLE_FEATURES
     from mlops_assets.resources import build_resources
@@ -91,10 +92,10 @@ def build_world(data_dir: Path, days: int, rows_per_day: int) -> list[dict]:
             nullable=tuple(NULLABLE_FEATURES),
             fill_values=FEATURE_FILL_VALUES,
             latency_rows=20,
-            model_name="fraud_lightgbm",
+            model_name=REGISTERED_MODEL_NAME,
         )
         versions.append(outcome.version)
-    resources["mlflow"].client().set_registered_model_alias("fraud_lightgbm", CHAMPION, versions[0])
+    resources["mlflow"].client().set_registered_model_alias(REGISTERED_MODEL_NAME, CHAMPION, versions[0])
     served = resources["lakehouse"].read_partition("validated_transactions", served_day)
     return served.sort("event_timestamp", "transaction_id").to_dicts()
 
@@ -284,7 +285,7 @@ def reference_scorer(data_dir: Path) -> Callable[[bytes], float]:
     mlflow = MlflowResource(
         tracking_uri=settings.mlflow_tracking_uri, artifact_root=str(settings.mlflow_artifact_root)
     )
-    model = load_champion(mlflow.client(), "fraud_lightgbm")
+    model = load_champion(mlflow.client())
     order = list(model.features)
 
     def score(answer: bytes) -> float:

@@ -100,8 +100,8 @@ def run_demo(rows_per_day: int) -> None:
 
 def print_summary(defs: dg.Definitions, settings: Settings) -> None:
     """What was produced: tables with partitions and rows, the champions, the reports, where to look."""
-    from mlops_assets.defs.training.models import REGISTERED_MODEL_NAMES
-    from mlops_assets.defs.training.registry import alias_version
+    from mlops_assets.defs.training.models import REGISTERED_MODEL_NAME
+    from mlops_assets.defs.training.registry import CHAMPION, FAMILY_TAG, alias_version, family_candidates
 
     print(f"\nLakehouse tables under {settings.lakehouse_dir}:")
     for table in sorted(p for p in settings.lakehouse_dir.iterdir() if p.is_dir() and p.name != STAGING_DIR):
@@ -113,13 +113,12 @@ def print_summary(defs: dg.Definitions, settings: Settings) -> None:
     # Initialised: secret-bearing fields are `dg.EnvVar`s, resolved from the environment only here.
     client = (defs.resources or {})["mlflow"].process_config_and_initialize().client()
     print(f"\nModels in the MLflow registry ({settings.mlflow_tracking_uri}):")
-    for name in REGISTERED_MODEL_NAMES.values():
-        champion = alias_version(client, name, "champion")
-        challenger = alias_version(client, name, "challenger")
-        print(
-            f"  {name:<16} champion: {champion.version if champion else 'none'}"
-            f"   challenger: {challenger.version if challenger else 'none'}"
-        )
+    champion = alias_version(client, REGISTERED_MODEL_NAME, CHAMPION)
+    serving = f"v{champion.version} ({champion.tags.get(FAMILY_TAG)})" if champion else "none"
+    print(f"  {REGISTERED_MODEL_NAME}: champion {serving}")
+    for family, candidate in family_candidates(client, REGISTERED_MODEL_NAME).items():
+        decision = candidate.tags.get("promotion_decision", "not judged yet")
+        print(f"    candidate {family:<9} v{candidate.version}: {decision}")
     reports = sorted((settings.reports_dir / DRIFT_REPORT).glob("*.html"))
     print(f"\nEvidently drift reports: {len(reports)} in {settings.reports_dir / 'drift_report'}")
     print("\nBrowse the lineage, runs and checks: `make ui`, then open http://127.0.0.1:3000")

@@ -1,21 +1,14 @@
 """The MLflow handle the training, promotion and scoring assets share (resource key `mlflow`).
 
-Why a small `ConfigurableResource` instead of dagster-mlflow's `mlflow_tracking`: that resource does not
-serve this platform, for five reasons.
+This is the client side: registry, aliases, the preflight check, the experiment with its artifact
+location. The *runs* of a training step come from dagster-mlflow (`mlflow_tracking.MlflowTrackingResource`,
+resource key `mlflow_tracking`): one parent run per Dagster run, a child run per model family. The steps
+that only read the registry (`model_promotion`, `batch_predictions`) require this resource alone, so they
+leave no empty run behind. This module imports mlflow only inside methods, so the code location loads fast,
+and when the store is down a preflight check fails in seconds (MLflow's SQLAlchemy store retries for about
+100 s) with an error that names the (redacted) tracking URI.
 
-1. It opens exactly one MLflow run per Dagster run (found again by a `dagster_run_id` tag), but one
-   `fraud_model` step trains two model families and needs one MLflow run each.
-2. It has no setting for the experiment's artifact location; with a SQLite store MLflow then writes
-   artifacts into `./mlruns` of whatever directory the process runs in.
-3. It starts an MLflow run as soon as a step requires it, so `model_promotion` and `batch_predictions`,
-   which only read the registry, would each leave an empty run behind.
-4. It imports mlflow at module import time (dagster_mlflow + mlflow: about 3 s), which would make the
-   code location load slowly; this module imports mlflow only inside methods.
-5. When the store is down, MLflow's SQLAlchemy store retries for about 100 s before failing; here a
-   preflight check fails in seconds with an error that names the (redacted) tracking URI.
-
-We keep its conventions: the Dagster run id is the `dagster_run_id` tag on every run, so runs logged
-either way are found by the same search.
+Both keep dagster-mlflow's convention: the Dagster run id is the `dagster_run_id` tag on every run.
 """
 
 from __future__ import annotations

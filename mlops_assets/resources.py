@@ -165,6 +165,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "reports": ReportsResource(root=str(settings.reports_dir)),
         "feast": _feast_resource(settings),
         "mlflow": _mlflow_resource(settings),
+        "mlflow_tracking": _mlflow_tracking_resource(settings),
         "prediction_log": PredictionLogResource(root=str(settings.prediction_log_dir)),
     }
 
@@ -172,6 +173,19 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
 def _mlflow_resource(settings: Settings) -> dg.ConfigurableResource:
     return MlflowResource(
         tracking_uri=secret_setting(MLFLOW_TRACKING_URI_VARIABLE, settings.mlflow_tracking_uri_override)
+        or settings.mlflow_tracking_uri,
+        artifact_root=str(settings.mlflow_artifact_root),
+    )
+
+
+def _mlflow_tracking_resource(settings: Settings) -> dg.ConfigurableResource:
+    # Imported here: dagster-mlflow and mlflow take seconds to import (only `fraud_model` requires it).
+    from mlops_assets.mlflow_tracking import MlflowTrackingResource
+
+    return MlflowTrackingResource(
+        mlflow_tracking_uri=secret_setting(
+            MLFLOW_TRACKING_URI_VARIABLE, settings.mlflow_tracking_uri_override
+        )
         or settings.mlflow_tracking_uri,
         artifact_root=str(settings.mlflow_artifact_root),
     )

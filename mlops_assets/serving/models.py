@@ -1,10 +1,10 @@
 """Champion and challenger by registry alias, reloaded in the background when an alias moves.
 
-`served_aliases` is the one place that says which registered model and aliases the service follows,
-so a change of the registry's layout (one model with a `champion` alias, candidates tagged by family)
-changes one function. The swap is one attribute assignment of an immutable `ServedModels`: a request
-reads the reference once and scores with a consistent pair, so no request fails or mixes versions
-while a new version is loaded beside the old one.
+`served_versions` is the one place that says which versions of the registered model the service follows
+(the registry's layout: one model, `champion` serves, `challenger_<family>` marks each family's newest
+candidate), so a change of that layout changes one function. The swap is one attribute assignment of an
+immutable `ServedModels`: a request reads the reference once and scores with a consistent pair, so no
+request fails or mixes versions while a new version is loaded beside the old one.
 """
 
 from __future__ import annotations
@@ -13,33 +13,42 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mlops_assets.defs.monitoring.predictions import SERVING_MODEL
 from mlops_assets.defs.training.registry import (
-    CHALLENGER,
     CHAMPION,
     THRESHOLD_TAG,
     LoadedModel,
     alias_version,
+    family_candidates,
     load_version,
 )
 from mlops_assets.mlflow_resource import MlflowResource
 from mlops_assets.serving.dependencies import Dependency, DependencyUnavailableError
 
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class AliasRef:
-    """A registered model and alias the service follows."""
+def served_versions(client: MlflowClient, model_name: str) -> tuple[str | None, str | None]:
+    """The champion's version and the challenger's: the newest family candidate that is not the champion.
 
-    model_name: str
-    alias: str
-
-
-def served_aliases(model_name: str = SERVING_MODEL) -> tuple[AliasRef, AliasRef]:
-    """The champion (serves) and the challenger (scored in shadow) the service follows."""
-    return AliasRef(model_name, CHAMPION), AliasRef(model_name, CHALLENGER)
+    The shadow judges the candidate the promotion gate would consider next; None when there is none.
+    """
+    champion = alias_version(client, model_name, CHAMPION)
+    others = [
+        mv
+        for mv in family_candidates(client, model_name).values()
+        if champion is None or str(mv.version) != str(champion.version)
+    ]
+    challenger = max(others, key=lambda mv: int(mv.version)) if others else None
+    return (
+        None if champion is None else str(champion.version),
+        None if challenger is None else str(challenger.version),
+    )
 
 
 @dataclass(frozen=True)
@@ -75,20 +84,14 @@ class ModelHolder:
     ) -> None:
         self._mlflow = mlflow
         self._registry = registry
-        self._champion_ref, self._challenger_ref = served_aliases(model_name)
+        self._model_name = model_name
         self._on_change = on_change
         self._cache: dict[tuple[str, str], ServedModel] = {}
         self.current: ServedModels | None = None
         self.last_error: str | None = None
 
     def _versions(self) -> tuple[str | None, str | None]:
-        client = self._mlflow.client()
-        champion = alias_version(client, self._champion_ref.model_name, self._champion_ref.alias)
-        challenger = alias_version(client, self._challenger_ref.model_name, self._challenger_ref.alias)
-        return (
-            None if champion is None else str(champion.version),
-            None if challenger is None else str(challenger.version),
-        )
+        return served_versions(self._mlflow.client(), self._model_name)
 
     def _load(self, model_name: str, version: str) -> ServedModel:
         key = (model_name, version)
@@ -117,14 +120,14 @@ class ModelHolder:
             if champion_version is None:
                 raise DependencyUnavailableError(
                     "mlflow registry",
-                    f"registered model {self._champion_ref.model_name} has no {CHAMPION} alias "
+                    f"registered model {self._model_name} has no {CHAMPION} alias "
                     "(materialize fraud_model and model_promotion first)",
                 )
-            champion = self._load(self._champion_ref.model_name, champion_version)
+            champion = self._load(self._model_name, champion_version)
             challenger = (
                 None
                 if challenger_version in (None, champion_version)
-                else self._load(self._challenger_ref.model_name, challenger_version)  # type: ignore[arg-type]
+                else self._load(self._model_name, challenger_version)  # type: ignore[arg-type]
             )
         except DependencyUnavailableError as exc:
             self.last_error = str(exc)

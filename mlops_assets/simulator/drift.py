@@ -6,7 +6,8 @@ mode on and check that exactly the matching alarm fires:
 - ``covariate``: the inputs move (amounts scale up, the category mix leans to online and travel spend)
   while the fraud rule stays the same.
 - ``new_categories``: values never seen in training appear (new countries, served by new merchants).
-- ``concept``: the inputs stay put but the fraud rule changes, so only performance monitoring can see it.
+- ``concept``: the fraud rule changes (fraudsters switch from large payments abroad to bursts of small
+  card-testing payments); the inputs barely move, so only performance monitoring can see it.
 - ``volume_drop``: fewer rows arrive, the kind of incident freshness and volume checks exist for.
 
 The effects are plain numbers (:class:`DriftEffects`) so the generative model applies them without

@@ -7,10 +7,15 @@ The model has two layers, seeded separately so that a day can be generated on it
 - the **rows of a day**, drawn from ``SeedSequence([seed, day.toordinal()])``, so day D is the same
   bytes whether it is generated alone, in a backfill or in parallel.
 
-Fraud is learnable but noisy on purpose: a small share of rows are card-not-present "attacks" whose
-features look unusual for the customer (large against their typical amount, abroad, at night, online),
-and every row's fraud probability is a logistic function of those features plus noise. A model that
-learns "unusual for this customer" does well; a perfect score is impossible.
+Fraud is learnable but noisy on purpose: a small share of rows are "attacks" on a card, and every row's
+fraud probability is a logistic function of what the row looks like plus noise, so some attacks pass as
+genuine and some genuine payments are labelled fraud. Before concept drift an attack is one payment
+that looks unusual for the customer (far larger than their typical amount, abroad, at night, online): a
+model that learns "unusual for this customer" reaches a holdout PR AUC above 0.5, never 1. Under concept
+drift the fraudsters change their method to card testing: bursts of a few ordinary-sized payments on one
+card within minutes, at home. The old rule's signals (large, abroad) stop marking fraud and the new one
+(velocity) starts, so a model trained before the drift ranks the new fraud low, and one retrained on
+mature post-drift labels learns it again from the velocity features.
 
 Every draw is a vectorised numpy call on whole columns; there is no Python loop over rows, so a day of
 a million rows takes about a second.
@@ -115,7 +120,6 @@ _CATEGORY_FOREIGN_FACTOR: Final = _per_category(
     }
 )
 _RISKY_CATEGORIES: Final = _category_mask("electronics", "online_retail", "travel")
-_CONCEPT_CATEGORIES: Final = _category_mask("grocery", "fuel")
 # Covariate drift re-draws categories from these: where spend moves when a portfolio goes digital.
 _DRIFT_TARGET_CATEGORIES: Final = np.flatnonzero(_category_mask("electronics", "online_retail", "travel"))
 
@@ -140,10 +144,17 @@ _WEB, _APP = _DEVICE_INDEX["web"], _DEVICE_INDEX["mobile_app"]
 _CHIP, _CONTACTLESS = _DEVICE_INDEX["pos_chip"], _DEVICE_INDEX["pos_contactless"]
 
 # Attacks: card-not-present fraud attempts whose features are re-drawn to look unusual.
-_ATTACK_SHARE: Final[float] = 0.008
+_ATTACK_SHARE: Final[float] = 0.02
+_ATTACK_LOG_AMOUNT_SHIFT: Final[float] = 2.0  # attacks before the drift: e^2 ~ 7x the usual ticket
+# Card-testing attacks (concept drift): rows of one burst share a card and follow each other within
+# a few minutes.
+_BURST_SIZE: Final[int] = 5
+_TESTING_LOG_AMOUNT_SHIFT: Final[float] = -1.5  # test payments are small: e^-1.5 ~ a fifth of the usual
+_BURST_GAP_US: Final[tuple[int, int]] = (20 * 1_000_000, 240 * 1_000_000)
 # Fraud rule (log-odds). Intercepts put the base rate near 1.5% with and without concept drift.
-_OLD_INTERCEPT: Final[float] = -5.8
-_NEW_INTERCEPT: Final[float] = -6.8
+_OLD_INTERCEPT: Final[float] = -7.4
+_NEW_INTERCEPT: Final[float] = -7.5
+_CARD_TESTING_LOGIT: Final[float] = 9.0
 _LOGIT_NOISE_SD: Final[float] = 0.8
 
 # Cap well under the validation limit so that even strong amount drift stays a valid payment.
@@ -374,6 +385,12 @@ def simulate_day(day: dt.date, config: SimulationConfig) -> pl.DataFrame:
 
     customer = rng_customer.choice(population.n_customers, size=n, p=population.customer_activity)
     attack = rng_attack.random(n) < _ATTACK_SHARE
+    # Under concept drift, that share of attacks are card-testing bursts; the rest keep the old method.
+    testing = attack & (rng_attack.random(n) < effects.concept_weight)
+    burst_member = np.flatnonzero(testing)
+    burst_leader = burst_member[(np.arange(len(burst_member)) // _BURST_SIZE) * _BURST_SIZE]
+    customer[burst_member] = customer[burst_leader]
+    attack = attack & ~testing
 
     # Category: the customer's two favourites most of the time, the market mix otherwise; attacks and
     # covariate drift pull towards the online/electronics/travel categories.
@@ -391,6 +408,11 @@ def simulate_day(day: dt.date, config: SimulationConfig) -> pl.DataFrame:
     night_hour = rng_time.integers(0, _NIGHT_END_HOUR, size=n)
     hour = np.where(attack & (rng_time.random(n) < 0.45), night_hour, hour)
     offset_us = hour * _US_PER_HOUR + rng_time.integers(0, _US_PER_HOUR, size=n)
+    gaps = rng_time.integers(*_BURST_GAP_US, size=len(burst_member))
+    position = np.arange(len(burst_member)) % _BURST_SIZE
+    offset_us[burst_member] = np.minimum(
+        offset_us[burst_leader] + position * gaps, _US_PER_DAY - 1
+    )  # fmt: skip
     event_us = (day - _EPOCH).days * _US_PER_DAY + offset_us
 
     # Place: abroad at the customer's usual rate for the category (half of attacks are abroad); new
@@ -425,27 +447,24 @@ def simulate_day(day: dt.date, config: SimulationConfig) -> pl.DataFrame:
         + np.log(_CATEGORY_AMOUNT_FACTOR[category])
         + population.customer_amount_sigma[customer] * rng_amount.standard_normal(n)
     )
-    log_amount = log_amount + np.where(attack, rng_amount.normal(1.4, 0.5, size=n), 0.0)
+    log_amount = log_amount + np.where(attack, rng_amount.normal(_ATTACK_LOG_AMOUNT_SHIFT, 0.5, size=n), 0.0)
+    log_amount = log_amount + np.where(testing, _TESTING_LOG_AMOUNT_SHIFT, 0.0)
     amount = np.exp(log_amount) * effects.amount_scale
     amount = np.maximum(np.round(np.minimum(amount, _MAX_SIMULATED_AMOUNT_EUR), 2), 0.01)
 
     # Fraud: a noisy logistic rule. The original rule keys on behaviour unusual for the customer;
-    # concept drift blends in a rule that keys on small contactless grocery/fuel payments instead.
+    # concept drift blends in a rule under which card testing is fraud and large payments abroad are not.
     log_ratio = np.clip(np.log(amount) - population.customer_log_amount[customer], -2.0, 4.0)
     night = hour < _NIGHT_END_HOUR
     old_logit = (
         _OLD_INTERCEPT
-        + 0.9 * log_ratio
-        + 1.5 * abroad
-        + 1.3 * night
-        + 0.8 * _RISKY_CATEGORIES[category]
-        + 0.7 * (device == _WEB)
+        + 2.0 * log_ratio
+        + 2.0 * abroad
+        + 0.6 * night
+        + 0.5 * _RISKY_CATEGORIES[category]
+        + 0.4 * (device == _WEB)
     )
-    new_logit = (
-        _NEW_INTERCEPT
-        + 3.4 * ((device == _CONTACTLESS) & _CONCEPT_CATEGORIES[category])
-        + 1.0 * (log_ratio < 0)
-    )
+    new_logit = _NEW_INTERCEPT + _CARD_TESTING_LOGIT * testing
     weight = effects.concept_weight
     logit = (1.0 - weight) * old_logit + weight * new_logit + _LOGIT_NOISE_SD * rng_fraud.standard_normal(n)
     is_fraud = rng_fraud.random(n) < _sigmoid(logit)

@@ -21,8 +21,14 @@ import pytest
 from nbclient import NotebookClient
 
 from mlops_assets.defs.ingestion.assets import raw_transactions
-from mlops_assets.defs.training.models import LIGHTGBM, REGISTERED_MODEL_NAMES, TORCH
-from mlops_assets.defs.training.registry import CHALLENGER, CHAMPION, FAMILY_TAG, log_model, register_version
+from mlops_assets.defs.training.models import LIGHTGBM, REGISTERED_MODEL_NAME
+from mlops_assets.defs.training.registry import (
+    CHAMPION,
+    FAMILY_TAG,
+    candidate_alias,
+    log_model,
+    register_version,
+)
 from mlops_assets.defs.validation.assets import validated_and_quarantined_transactions
 from mlops_assets.lakehouse import partition_path, table_glob
 from mlops_assets.settings import REPO_ROOT, Settings
@@ -86,7 +92,7 @@ def _write_customer_features(lakehouse_dir: Path) -> None:
 
 
 def _register_tiny_champion(mlflow_resource: Any) -> None:
-    """LightGBM on 64 rows, logged as training logs it; champion v1, challenger v2; torch: no champion."""
+    """LightGBM on 64 rows, logged as training logs it; champion v1, candidate v2."""
     import lightgbm
     import numpy as np
 
@@ -98,15 +104,14 @@ def _register_tiny_champion(mlflow_resource: Any) -> None:
         lightgbm.Dataset(x, y),
         num_boost_round=2,
     )
-    name = REGISTERED_MODEL_NAMES[LIGHTGBM]
+    name = REGISTERED_MODEL_NAME
     client = mlflow_resource.client()
     with mlflow_resource.start_run("tiny-champion", tags={}) as run:
         info = log_model(LIGHTGBM, booster, x[:4], ["f0", "f1"], "test_features")
-    for aliases in ((CHAMPION,), (CHALLENGER,)):
+    for aliases in ((CHAMPION,), (candidate_alias(LIGHTGBM),)):
         register_version(
             client, name, info.model_uri, run.info.run_id, {FAMILY_TAG: LIGHTGBM}, "tiny", aliases=aliases
         )
-    client.create_registered_model(REGISTERED_MODEL_NAMES[TORCH])  # registered, never promoted
 
 
 def test_analyst_notebook_finds_the_covariate_drift(drifted_lakehouse: Settings, tmp_path: Path) -> None:
@@ -156,12 +161,9 @@ def test_analyst_notebook_finds_the_covariate_drift(drifted_lakehouse: Settings,
     assert ks["cust_amount_mean_1h"] > 0.2 and ks["cust_amount_mean_24h"] > 0.2
 
     # The registry: the champion alias (version 1), not the latest version (2, the challenger).
-    lightgbm_name, torch_name = REGISTERED_MODEL_NAMES[LIGHTGBM], REGISTERED_MODEL_NAMES[TORCH]
-    assert json.loads(_printed(notebook, "CHAMPIONS ")) == {lightgbm_name: 1}
-    assert _printed(notebook, f"{lightgbm_name}: champion is version ").startswith("1 (run ")
-    assert _printed(notebook, f"  loaded models:/{lightgbm_name}@champion: ") == "PyFuncModel"
-    assert (
-        _printed(notebook, f"{torch_name}: ") == "there is no champion yet (train and promote a model first)"
-    )
+    name = REGISTERED_MODEL_NAME
+    assert json.loads(_printed(notebook, "CHAMPIONS ")) == {name: 1}
+    assert _printed(notebook, f"{name}: champion is version ").startswith("1 (run ")
+    assert _printed(notebook, f"  loaded models:/{name}@champion: ") == "PyFuncModel"
     images = [o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 2  # transactions before/after, and the two most drifted features

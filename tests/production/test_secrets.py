@@ -26,6 +26,7 @@ from psycopg2 import sql
 from shared_fixtures import synthetic_frame
 
 from mlops_assets.defs.training.assets import fraud_model, model_promotion
+from mlops_assets.defs.training.models import REGISTERED_MODEL_NAME
 from mlops_assets.feature_catalog import MODEL_FEATURES
 from mlops_assets.instance import prepare_instance
 from mlops_assets.resources import build_resources
@@ -152,7 +153,7 @@ def test_a_password_in_the_tracking_uri_is_stored_nowhere(
     assert list((tmp_path / "dagster_home_secrets" / "storage").rglob("compute_logs/*.err"))
     # The runs went through the URI with the password: MLflow's records are in that database.
     mlflow_text = _postgres_text(mlflow_db)
-    assert "fraud_lightgbm" in mlflow_text and result.run_id in mlflow_text
+    assert REGISTERED_MODEL_NAME in mlflow_text and result.run_id in mlflow_text
 
     stored = {
         "files under the temporary folders (runs.db, event logs, compute logs, lakehouse, artifacts)": (

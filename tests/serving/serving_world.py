@@ -26,6 +26,7 @@ from mlops_assets.defs.training import registry
 from mlops_assets.defs.training.data import SplitConfig
 from mlops_assets.defs.training.flow import train_and_register
 from mlops_assets.defs.training.lightgbm_model import LightGBMParams
+from mlops_assets.defs.training.models import REGISTERED_MODEL_NAME
 from mlops_assets.feature_catalog import FEATURE_FILL_VALUES, MODEL_FEATURES, NULLABLE_FEATURES
 from mlops_assets.resources import build_resources
 from mlops_assets.serving.app import create_app
@@ -37,7 +38,7 @@ from mlops_assets.simulator import SimulationConfig, simulate_day
 START = date(2025, 3, 1)
 DAYS = 14
 SERVED_DAY = START + timedelta(days=DAYS - 1)
-MODEL = "fraud_lightgbm"
+MODEL = REGISTERED_MODEL_NAME
 SPLIT = SplitConfig(validation_days=2, holdout_days=2, min_rows=200, min_positives=5)
 
 

@@ -28,7 +28,7 @@ def test_alias_moves_switch_models_without_a_failed_request(world, tmp_path):
     old = _copy(client, world.champion_version, "fraud_reload")
     new = _copy(client, world.challenger_version, "fraud_reload")
     client.set_registered_model_alias("fraud_reload", registry.CHAMPION, old)
-    client.set_registered_model_alias("fraud_reload", registry.CHALLENGER, new)
+    client.set_registered_model_alias("fraud_reload", registry.candidate_alias("lightgbm"), new)
     service = ScoringService(
         ServeConfig(model_name="fraud_reload", reload_interval_s=0.3, log_flush_interval_s=0.2),
         world.resources["feast"],
@@ -54,7 +54,7 @@ def test_alias_moves_switch_models_without_a_failed_request(world, tmp_path):
             time.sleep(0.05)
         # Promote: the challenger becomes champion and the old champion the challenger.
         client.set_registered_model_alias("fraud_reload", registry.CHAMPION, new)
-        client.set_registered_model_alias("fraud_reload", registry.CHALLENGER, old)
+        client.set_registered_model_alias("fraud_reload", registry.candidate_alias("lightgbm"), old)
         switched_at = len(outcomes)
         deadline = time.monotonic() + 60
         while thread.is_alive() and not any(v == new for _, v in outcomes[switched_at:]):

@@ -283,10 +283,11 @@ def test_new_categories_drift_brings_unseen_countries_and_merchants() -> None:
 
 
 def test_concept_drift_changes_who_commits_fraud() -> None:
+    # Card testing: a payment within five minutes of the same card's previous one, for a small amount.
+    gap = pl.col("event_timestamp").diff().over("customer_id", order_by="event_timestamp")
     frame = drifted("concept", rows_per_day=15_000).with_columns(
-        new_pattern=(pl.col("device") == "pos_contactless")
-        & pl.col("merchant_category").is_in(["grocery", "fuel"]),
-        old_pattern=(pl.col("country") != domain.HOME_COUNTRY) | (pl.col("device") == "web"),
+        new_pattern=gap < pl.duration(minutes=5),
+        old_pattern=pl.col("country") != domain.HOME_COUNTRY,
     )
     rates = {
         (after, pattern): frame.filter(pl.col("after") == after, pl.col(pattern))["is_fraud"].mean()
@@ -295,11 +296,12 @@ def test_concept_drift_changes_who_commits_fraud() -> None:
     }
     assert rates[(True, "new_pattern")] > 8 * rates[(False, "new_pattern")]
     assert rates[(True, "old_pattern")] < 0.5 * rates[(False, "old_pattern")]
-    # The inputs did not move: only the labels did.
+    # The inputs barely moved: only the 2 % of rows that are attacks went from large to small payments,
+    # which moves the median amount by about two percentiles; the labels moved a lot.
     amounts = frame.group_by("after").agg(pl.col("amount_eur").median()).sort("after")["amount_eur"]
-    assert amounts[1] == pytest.approx(amounts[0], rel=0.05)
+    assert amounts[1] == pytest.approx(amounts[0], rel=0.1)
     overall = frame.group_by("after").agg(pl.col("is_fraud").mean()).sort("after")["is_fraud"]
-    assert 0.005 < overall[1] < 0.03
+    assert 0.005 < overall[0] < 0.03 and 0.005 < overall[1] < 0.03
 
 
 def test_volume_drop_cuts_daily_rows() -> None:

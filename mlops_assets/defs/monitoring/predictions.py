@@ -15,7 +15,7 @@ import polars as pl
 
 from mlops_assets.defs.features.model_inputs import model_inputs
 from mlops_assets.defs.training.data import feature_matrix
-from mlops_assets.defs.training.models import LIGHTGBM, REGISTERED_MODEL_NAMES
+from mlops_assets.defs.training.models import REGISTERED_MODEL_NAME
 from mlops_assets.defs.training.registry import THRESHOLD_TAG, LoadedModel, check_features, load_champion
 from mlops_assets.domain import EVENT_TIMESTAMP, TRANSACTION_ID
 from mlops_assets.feature_catalog import MODEL_FEATURES
@@ -33,11 +33,11 @@ from mlops_assets.tables import (
 
 SCORE_COLUMN = "score"
 FLAG_COLUMN = "is_flagged"
-SERVING_MODEL = REGISTERED_MODEL_NAMES[LIGHTGBM]
+SERVING_MODEL = REGISTERED_MODEL_NAME
 
 
 class BatchPredictionsConfig(dg.Config):
-    """Which registered model's champion scores (the other family's champion can be scored in shadow)."""
+    """Which registered model's champion scores: `fraud_detector`, the one the promotion gate maintains."""
 
     model_name: str = SERVING_MODEL
 

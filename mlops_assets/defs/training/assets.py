@@ -1,18 +1,23 @@
 """`fraud_model/*` (one asset per model family), `model_promotion`, and the champion rollback job.
 
 `fraud_model` is a multi-asset with one key per family (`fraud_model/lightgbm`, `fraud_model/torch`):
-each family has its own kinds, metadata and registered model, and can be retrained alone (the asset is
-subsettable), while the lineage still reads training_dataset -> fraud_model -> model_promotion.
+each family has its own kinds and metadata and can be retrained alone (the asset is subsettable), and
+registers a candidate version in the one registered model `fraud_detector`; `model_promotion` picks the
+best candidate and judges it against the champion, whatever its family. The lineage reads
+training_dataset -> fraud_model -> model_promotion.
 """
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import dagster as dg
 
 from mlops_assets.defs.training.data import SplitConfig
-from mlops_assets.defs.training.models import LIGHTGBM, REGISTERED_MODEL_NAMES, TORCH
-from mlops_assets.defs.training.promotion import PromotionPolicy
+from mlops_assets.defs.training.flow import TrainingOutcome
+from mlops_assets.defs.training.models import LIGHTGBM, REGISTERED_MODEL_NAME, TORCH
+from mlops_assets.defs.training.promotion import PromotionPolicy, PromotionResult
+from mlops_assets.defs.training.registry import candidate_alias
 from mlops_assets.feature_catalog import (
     FEATURE_FILL_VALUES,
     FEATURE_SERVICE_NAME,
@@ -22,6 +27,7 @@ from mlops_assets.feature_catalog import (
 from mlops_assets.k8s import k8s_op_tags
 from mlops_assets.metadata import markdown_table
 from mlops_assets.mlflow_resource import MlflowResource
+from mlops_assets.mlflow_tracking import MlflowTrackingResource
 from mlops_assets.resources import LakehouseResource
 from mlops_assets.tables import FRAUD_MODEL, MODEL_PROMOTION, TRAINING_TABLE
 
@@ -49,6 +55,11 @@ class PromotionConfig(dg.Config):
     """The promotion gate's thresholds (see `PromotionPolicy`)."""
 
     min_pr_auc_gain: float = PromotionPolicy.min_pr_auc_gain
+    confidence: float = PromotionPolicy.confidence
+    max_roc_auc_loss: float = PromotionPolicy.max_roc_auc_loss
+    bootstrap_replicates: int = PromotionPolicy.bootstrap_replicates
+    min_comparison_days: int = PromotionPolicy.min_comparison_days
+    min_comparison_positives: int = PromotionPolicy.min_comparison_positives
     max_p99_latency_ms: float = PromotionPolicy.max_p99_latency_ms
     slice_tolerance: float = PromotionPolicy.slice_tolerance
     min_pr_auc: float = PromotionPolicy.min_pr_auc
@@ -56,10 +67,10 @@ class PromotionConfig(dg.Config):
 
 
 class RollbackConfig(dg.Config):
-    """Which registered model to roll back, to which earlier version, and why."""
+    """Which earlier version of the registered model to roll back to, and why."""
 
-    model_name: str
     version: str
+    model_name: str = REGISTERED_MODEL_NAME
     reason: str = "rollback from the Dagster UI"
 
 
@@ -69,8 +80,8 @@ class RollbackConfig(dg.Config):
             FRAUD_MODEL_KEYS[family],
             deps=[TRAINING_TABLE],
             description=(
-                f"The newest {family} fraud classifier, registered in MLflow as "
-                f"{REGISTERED_MODEL_NAMES[family]} with alias `challenger`, with its model card."
+                f"The newest {family} fraud classifier, a candidate version of {REGISTERED_MODEL_NAME} "
+                f"in MLflow (alias `challenger_{family}`), with its model card and its MLflow child run."
             ),
             group_name="training",
             kinds=FAMILY_KINDS[family],
@@ -87,11 +98,13 @@ def fraud_model(
     config: FraudModelConfig,
     lakehouse: LakehouseResource,
     mlflow: MlflowResource,
+    mlflow_tracking: MlflowTrackingResource,
 ) -> Iterator[dg.MaterializeResult]:
-    """Train each selected model family on `training_dataset` and register it as the `challenger`.
+    """Train each selected model family on `training_dataset` and register it as a candidate.
 
-    Time-based split by day (train / validation for early stopping / holdout for every metric). Each
-    family gets one MLflow run: parameters, metrics (ROC AUC, PR AUC, log loss, Brier, recall at 90 %
+    Time-based split by day (train / validation for early stopping / holdout for every metric). The
+    Dagster run gets one MLflow parent run (dagster-mlflow), ended here explicitly; each family gets a
+    nested child run: parameters, metrics (ROC AUC, PR AUC, log loss, Brier, recall at 90 %
     precision, PR AUC by country and merchant category, latency), the model with signature and input
     example, the feature service and list, the training partitions with content hashes, the git commit,
     the Dagster run id, the data via `mlflow.data`, and a model card.
@@ -115,53 +128,72 @@ def fraud_model(
             seed=config.seed, num_threads=config.num_threads, max_epochs=config.torch_max_epochs
         ),
     }
-    for family, key in FRAUD_MODEL_KEYS.items():
-        if key not in context.selected_asset_keys:
-            continue
-        outcome = train_and_register(
-            dataset,
-            family,
-            MODEL_FEATURES,
-            mlflow,
-            feature_service=FEATURE_SERVICE_NAME,
-            split_config=split,
-            params=params[family],
-            nullable=tuple(NULLABLE_FEATURES),
-            fill_values=FEATURE_FILL_VALUES,
-            dagster_run_id=context.run.run_id,
-            dataset_source=lakehouse.table_path(TRAINING_TABLE).resolve().as_uri(),
-        )
-        context.log.info(
-            f"{outcome.model_name} v{outcome.version}: holdout PR AUC {outcome.holdout.pr_auc:.4f}, "
-            f"trained in {outcome.trained.train_seconds:.1f} s"
-        )
-        h = outcome.holdout
-        yield dg.MaterializeResult(
-            asset_key=key,
-            metadata={
-                "registered_model": outcome.model_name,
-                "version": outcome.version,
-                "alias": "challenger",
-                "model_uri": outcome.model_uri,
-                "mlflow_run_id": outcome.run_id,
-                "holdout_pr_auc": h.pr_auc,
-                "holdout_roc_auc": h.roc_auc,
-                "holdout_log_loss": h.log_loss,
-                "holdout_brier": h.brier,
-                f"holdout_recall_at_p{round(h.target_precision * 100)}": h.recall_at_precision,
-                "latency_single_row_p50_ms": outcome.latency.single_row_p50_ms,
-                "latency_single_row_p99_ms": outcome.latency.single_row_p99_ms,
-                "batch_rows_per_s": outcome.latency.batch_rows_per_s,
-                "train_seconds": outcome.trained.train_seconds,
-                "best_iteration": outcome.trained.best_iteration,
-                "rows": outcome.rows,
-                "windows": {k: f"{lo}..{hi}" for k, (lo, hi) in outcome.windows.items()},
-                "training_data_sha256": outcome.training_data_sha256,
-                "training_partitions": dg.MetadataValue.json(outcome.partition_hashes),
-                "slices": dg.MetadataValue.md(markdown_table(h.slices_frame(), max_rows=100)),
-                "model_card": dg.MetadataValue.md(outcome.model_card),
-            },
-        )
+    parent_run_id = mlflow_tracking.parent_run_id
+    try:
+        for family, key in FRAUD_MODEL_KEYS.items():
+            if key not in context.selected_asset_keys:
+                continue
+            outcome = train_and_register(
+                dataset,
+                family,
+                MODEL_FEATURES,
+                mlflow,
+                feature_service=FEATURE_SERVICE_NAME,
+                split_config=split,
+                params=params[family],
+                nullable=tuple(NULLABLE_FEATURES),
+                fill_values=FEATURE_FILL_VALUES,
+                dagster_run_id=context.run.run_id,
+                dataset_source=lakehouse.table_path(TRAINING_TABLE).resolve().as_uri(),
+                parent_run_id=parent_run_id,
+            )
+            context.log.info(
+                f"{outcome.model_name} v{outcome.version} ({family}): holdout PR AUC "
+                f"{outcome.holdout.pr_auc:.4f}, trained in {outcome.trained.train_seconds:.1f} s"
+            )
+            yield dg.MaterializeResult(
+                asset_key=key, metadata=_candidate_metadata(outcome, mlflow_tracking.run_url)
+            )
+    except BaseException:
+        mlflow_tracking.end_parent("FAILED")
+        raise
+    mlflow_tracking.end_parent("FINISHED")
+
+
+def _candidate_metadata(outcome: TrainingOutcome, run_url: Callable[[str], str | None]) -> dict[str, Any]:
+    """What a family's materialization shows: version, quality, speed, data, card, MLflow runs."""
+    h = outcome.holdout
+    links = {
+        f"mlflow_{name}_url": dg.MetadataValue.url(url)
+        for name, run_id in (("run", outcome.run_id), ("parent_run", outcome.parent_run_id or ""))
+        if run_id and (url := run_url(run_id))
+    }
+    return {
+        "registered_model": outcome.model_name,
+        "version": outcome.version,
+        "family": outcome.family,
+        "alias": candidate_alias(outcome.family),
+        "model_uri": outcome.model_uri,
+        "mlflow_run_id": outcome.run_id,
+        "mlflow_parent_run_id": outcome.parent_run_id or "none",
+        **links,
+        "holdout_pr_auc": h.pr_auc,
+        "holdout_roc_auc": h.roc_auc,
+        "holdout_log_loss": h.log_loss,
+        "holdout_brier": h.brier,
+        f"holdout_recall_at_p{round(h.target_precision * 100)}": h.recall_at_precision,
+        "latency_single_row_p50_ms": outcome.latency.single_row_p50_ms,
+        "latency_single_row_p99_ms": outcome.latency.single_row_p99_ms,
+        "batch_rows_per_s": outcome.latency.batch_rows_per_s,
+        "train_seconds": outcome.trained.train_seconds,
+        "best_iteration": outcome.trained.best_iteration,
+        "rows": outcome.rows,
+        "windows": {k: f"{lo}..{hi}" for k, (lo, hi) in outcome.windows.items()},
+        "training_data_sha256": outcome.training_data_sha256,
+        "training_partitions": dg.MetadataValue.json(outcome.partition_hashes),
+        "slices": dg.MetadataValue.md(markdown_table(h.slices_frame(), max_rows=100)),
+        "model_card": dg.MetadataValue.md(outcome.model_card),
+    }
 
 
 @dg.asset(
@@ -176,42 +208,65 @@ def model_promotion(
     lakehouse: LakehouseResource,
     mlflow: MlflowResource,
 ) -> dg.MaterializeResult:
-    """Decide per registered model whether the `challenger` becomes `champion`.
+    """Decide whether the best family candidate replaces the `champion` of `fraud_detector`.
 
-    Both versions are scored on the same rows: the challenger's holdout days after the champion's last
-    training or validation day (a champion is never judged on rows it was trained on; with none left,
-    the absolute floors decide). The challenger wins only if it beats the champion's PR AUC by
-    `min_pr_auc_gain`, its single-row p99 latency is within `max_p99_latency_ms`, and no country or
-    merchant-category slice loses more than `slice_tolerance` PR AUC. The first model ever must clear
-    the absolute floors. A version a rollback took out of service is never promoted again. The decision
-    and every reason are written here and as tags on the challenger's model version.
+    Score, decide, apply (see `promotion`): the candidates are scored on the newest candidate's holdout
+    and the best becomes the challenger; challenger and champion are compared on the same holdout rows,
+    from days neither trained or validated on, with a paired bootstrap (customers resampled) of the PR
+    AUC and ROC AUC gain. The challenger wins only when the lower bound of the PR AUC gain's
+    `confidence` interval clears `min_pr_auc_gain`, the ROC AUC gain's lower bound stays above
+    `-max_roc_auc_loss`, its single-row p99 latency is within budget and no slice loses more than
+    `slice_tolerance`. Without a fair comparison (fewer than `min_comparison_days` unseen days or
+    `min_comparison_positives` frauds) the champion stays and the reason says which days must mature.
+    The absolute floors judge only the first model. A version a rollback took out of service is never
+    promoted again. The decision, the interval, rows, frauds and days are written here and as tags on
+    the challenger's version.
     """
     from mlops_assets.defs.training.promotion import decisions_frame, holdout_scorer, promote_challenger
 
     mlflow.check_reachable()
     client = mlflow.client()
-    score = holdout_scorer(client, lakehouse.read_table(TRAINING_TABLE), MODEL_FEATURES)
+    scorer = holdout_scorer(client, lakehouse.read_table(TRAINING_TABLE), MODEL_FEATURES)
     policy = PromotionPolicy(**config.model_dump())
-    results = [promote_challenger(client, name, policy, score) for name in REGISTERED_MODEL_NAMES.values()]
-    reasons_md = "\n\n".join(
-        f"**{r.model_name}: {r.decision.outcome}**\n\n"
-        + "\n".join(f"- {line}" for line in r.decision.reasons)
-        for r in results
-    )
-    for r in results:
-        context.log.info(f"{r.model_name}: {r.decision.outcome}; {'; '.join(r.decision.reasons)}")
-    return dg.MaterializeResult(
-        metadata={
-            "decisions": dg.MetadataValue.md(markdown_table(decisions_frame(results))),
-            "reasons": dg.MetadataValue.md(reasons_md),
-            "champions": {r.model_name: r.champion_version_after for r in results},
-            "promoted": [r.model_name for r in results if r.decision.promote],
-            "policy": dg.MetadataValue.json(json.loads(config.model_dump_json())),
+    result = promote_challenger(client, REGISTERED_MODEL_NAME, policy, scorer)
+    reasons_md = "\n".join(f"- {line}" for line in result.decision.reasons)
+    candidates_md = "\n".join(f"- v{version}: {why}" for version, why in result.candidates.items())
+    context.log.info(f"{result.model_name}: {result.decision.outcome}; {'; '.join(result.decision.reasons)}")
+    metadata: dict[str, Any] = {
+        "decision": dg.MetadataValue.md(markdown_table(decisions_frame([result]))),
+        "outcome": result.decision.outcome,
+        "reasons": dg.MetadataValue.md(f"**{result.decision.outcome}**\n\n{reasons_md}"),
+        "candidates": dg.MetadataValue.md(candidates_md or "none"),
+        "champion_version": result.champion_version_after or "none",
+        "champion_family": _champion_family(result),
+        "promoted": result.decision.promote,
+        "policy": dg.MetadataValue.json(json.loads(config.model_dump_json())),
+    }
+    if result.comparison is not None:
+        c = result.comparison
+        metadata |= {
+            "pr_auc_gain": c.pr_auc_gain.point,
+            "pr_auc_gain_ci_low": c.pr_auc_gain.low,
+            "pr_auc_gain_ci_high": c.pr_auc_gain.high,
+            "roc_auc_gain_ci": f"{c.roc_auc_gain.low:+.4f}..{c.roc_auc_gain.high:+.4f}",
+            "confidence": c.pr_auc_gain.confidence,
+            "compared_rows": c.rows,
+            "compared_positives": c.positives,
+            "compared_days": result.compared_on,
         }
-    )
+    return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.op(description="Re-point `champion` of a registered model to a named earlier version.")
+def _champion_family(result: PromotionResult) -> str:
+    """The serving family after the decision, as far as the gate saw it."""
+    if result.challenger is not None and result.champion_version_after == result.challenger.version:
+        return result.challenger.family
+    if result.champion is not None:
+        return result.champion.family
+    return "unchanged" if result.champion_version_after else "none"
+
+
+@dg.op(description="Re-point `champion` of the registered model to a named earlier version.")
 def rollback_champion_op(
     context: dg.OpExecutionContext, config: RollbackConfig, mlflow: MlflowResource
 ) -> dg.Output[dict[str, str]]:
@@ -231,8 +286,8 @@ def rollback_champion_op(
 
 
 @dg.job(
-    description="Roll a registered model's champion back to an earlier version (config: model_name, version)."
+    description="Roll the champion back to an earlier version of fraud_detector (config: version, reason)."
 )
 def rollback_champion_job() -> None:
-    """Run from the launchpad with `ops: {rollback_champion_op: {config: {model_name, version, reason}}}`."""
+    """Run from the launchpad with `ops: {rollback_champion_op: {config: {version, reason}}}`."""
     rollback_champion_op()

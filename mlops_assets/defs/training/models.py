@@ -11,7 +11,9 @@ import numpy as np
 
 LIGHTGBM = "lightgbm"
 TORCH = "torch"
-REGISTERED_MODEL_NAMES: dict[str, str] = {LIGHTGBM: "fraud_lightgbm", TORCH: "fraud_torch"}
+FAMILIES: tuple[str, ...] = (LIGHTGBM, TORCH)
+# One registered model serves, whatever family its champion is; each family registers candidates in it.
+REGISTERED_MODEL_NAME = "fraud_detector"
 # Scoring threads: single-row latency is best without thread hand-offs, and on a shared machine OpenMP
 # threads that spin-wait for a busy core make training and scoring 10x slower (measured on 2 cores).
 SERVING_THREADS = 1

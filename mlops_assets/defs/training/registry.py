@@ -1,6 +1,9 @@
-"""The MLflow model registry as this platform uses it: one registered model per family, two aliases.
+"""The MLflow model registry as this platform uses it: one registered model, one champion.
 
-`challenger` points at the newest trained version, `champion` at the one that serves. Versions are
+Every family registers its versions in `fraud_detector`, tagged with the family; the alias
+`challenger_<family>` points at each family's newest version (the candidates), and `champion` at the one
+that serves, whatever its family: the promotion gate picks it. Whoever scores (batch predictions, the
+online service, the model card) loads it with `load_champion`. Versions are
 registered all-or-nothing: if tagging or aliasing fails, the new version is deleted again, so a broken
 tracking store never leaves a version that looks registered but has no alias or tags.
 """
@@ -17,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlops_assets.defs.training.models import LIGHTGBM, SERVING_THREADS, TORCH
+from mlops_assets.defs.training.models import (
+    FAMILIES,
+    LIGHTGBM,
+    REGISTERED_MODEL_NAME,
+    SERVING_THREADS,
+    TORCH,
+)
 from mlops_assets.partitions import parse_day_window
 from mlops_assets.settings import REPO_ROOT
 
@@ -26,15 +35,18 @@ if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
 
 CHAMPION = "champion"
-CHALLENGER = "challenger"
+CHALLENGER_PREFIX = "challenger_"
 FAMILY_TAG = "model_family"
 FEATURES_TAG = "features"
 FEATURE_SERVICE_TAG = "feature_service"
 THRESHOLD_TAG = "decision_threshold"
+CALIBRATION_TAG = "calibration"  # JSON breakpoints score -> P(fraud), fitted on the validation window
 # The day windows a version was trained, early-stopped and judged on ("YYYY-MM-DD..YYYY-MM-DD", inclusive).
 TRAIN_WINDOW_TAG = "train_window"
 VALIDATION_WINDOW_TAG = "validation_window"
 HOLDOUT_WINDOW_TAG = "holdout_window"
+# The MLflow parent run of the Dagster run that trained a version (its own run is that run's child).
+PARENT_RUN_TAG = "mlflow_parent_run_id"
 # Set on the version a rollback moved `champion` away from: the gate never promotes it again.
 ROLLED_BACK_TAG = "rolled_back_at"
 
@@ -156,7 +168,7 @@ def register_version(
     run_id: str,
     tags: Mapping[str, str],
     description: str,
-    aliases: Sequence[str] = (CHALLENGER,),
+    aliases: Sequence[str] = (),
     model_id: str | None = None,
     on_created: Callable[[str], None] | None = None,
 ) -> ModelVersion:
@@ -170,7 +182,9 @@ def register_version(
     try:
         client.get_registered_model(name)
     except MlflowException:
-        client.create_registered_model(name, description=f"Fraud classifier, family {tags.get(FAMILY_TAG)}")
+        client.create_registered_model(
+            name, description="Fraud classifier; every family registers candidates, `champion` serves"
+        )
     version = client.create_model_version(
         name, source=model_uri, run_id=run_id, tags=dict(tags), description=description, model_id=model_id
     )
@@ -190,6 +204,19 @@ def register_version(
             ) from cleanup_error
         raise
     return client.get_model_version(name, version.version)
+
+
+def candidate_alias(family: str) -> str:
+    """The alias of a family's newest version in the registered model (`challenger_lightgbm`)."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown model family {family!r}; expected one of {list(FAMILIES)}")
+    return f"{CHALLENGER_PREFIX}{family}"
+
+
+def family_candidates(client: MlflowClient, name: str) -> dict[str, ModelVersion]:
+    """Each family's candidate version (the one its `challenger_<family>` alias points at), if any."""
+    found = {family: alias_version(client, name, candidate_alias(family)) for family in FAMILIES}
+    return {family: mv for family, mv in found.items() if mv is not None}
 
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
@@ -265,8 +292,14 @@ def load_version(
     )
 
 
-def load_champion(client: MlflowClient, name: str, num_threads: int = SERVING_THREADS) -> LoadedModel:
-    """The serving version of `name`; `NoChampionError` when none has been promoted yet."""
+def load_champion(
+    client: MlflowClient, name: str = REGISTERED_MODEL_NAME, num_threads: int = SERVING_THREADS
+) -> LoadedModel:
+    """The model that serves: the `champion` of `fraud_detector`, whatever its family.
+
+    The one way batch scoring, monitoring and the online service load a model, so they all follow the
+    same alias. Raises `NoChampionError` when none has been promoted yet.
+    """
     champion = alias_version(client, name, CHAMPION)
     if champion is None:
         raise NoChampionError(

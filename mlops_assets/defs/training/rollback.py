@@ -1,6 +1,6 @@
 """Roll `champion` back to a named earlier version: a command line and the logic the Dagster job shares.
 
-    python -m mlops_assets.defs.training.rollback --model fraud_lightgbm --version 3 --reason "bad slice"
+    python -m mlops_assets.defs.training.rollback --version 3 --reason "bad slice"
 
 The tracking store comes from the same settings as the platform (`MLOPS_MLFLOW_TRACKING_URI`, else the
 SQLite store under `MLOPS_DATA_DIR`). Both versions get tags saying who replaced whom and why.
@@ -39,8 +39,8 @@ def rollback_champion(client: MlflowClient, model_name: str, version: str, reaso
     """Point `champion` of `model_name` at an earlier `version`, refusing anything that is not a rollback.
 
     The version rolled back from is tagged `rolled_back_at`; the promotion gate refuses such a version, so
-    the next `model_promotion` run cannot undo the rollback by re-judging the `challenger` (which usually
-    still points at it: the alias keeps meaning "the newest trained version" until the next training).
+    the next `model_promotion` run cannot undo the rollback by re-judging its family's candidate alias
+    (which usually still points at it until that family trains again).
     """
     from mlflow.exceptions import MlflowException
 
@@ -60,7 +60,7 @@ def rollback_champion(client: MlflowClient, model_name: str, version: str, reaso
         )
     now = datetime.now(UTC).isoformat(timespec="seconds")
     # Tag before moving the alias: the tag is what keeps `model_promotion` from promoting this version
-    # again (it is usually still the `challenger`), so it must exist before the version stops serving.
+    # again (it is usually still its family's candidate), so it must exist before it stops serving.
     registry.set_version_tags(
         client,
         model_name,
@@ -79,13 +79,14 @@ def rollback_champion(client: MlflowClient, model_name: str, version: str, reaso
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
+    from mlops_assets.defs.training.models import REGISTERED_MODEL_NAME
     from mlops_assets.mlflow_resource import MlflowResource, TrackingStoreUnavailableError
     from mlops_assets.settings import Settings
 
     parser = argparse.ArgumentParser(
         description="Re-point a registered model's champion to an earlier version."
     )
-    parser.add_argument("--model", required=True, help="registered model name, e.g. fraud_lightgbm")
+    parser.add_argument("--model", default=REGISTERED_MODEL_NAME, help="registered model name")
     parser.add_argument("--version", required=True, help="the earlier version to serve again")
     parser.add_argument("--reason", default="manual rollback", help="recorded as a tag on both versions")
     parser.add_argument("--tracking-uri", default=None, help="defaults to the platform's settings")

@@ -239,7 +239,7 @@ def test_lineage_from_landing_files_to_batch_predictions(settings, resources, in
         for e in training.get_asset_materialization_events()
         if e.asset_key == dg.AssetKey("model_promotion")
     )
-    assert promotion.materialization.metadata["champions"].value["fraud_lightgbm"] == "1"
+    assert promotion.materialization.metadata["champion_version"].value == "1"
 
     scored = dg.materialize([batch_predictions], resources=resources, instance=instance, tags=day_range)
     assert scored.success

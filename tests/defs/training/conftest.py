@@ -60,7 +60,7 @@ def module_store(tmp_path_factory: pytest.TempPathFactory) -> MlflowResource:
 
 @pytest.fixture(scope="module")
 def trained_lightgbm(module_store: MlflowResource) -> TrainingOutcome:
-    """A tiny LightGBM trained, logged and registered once per module (fraud_lightgbm v1, challenger)."""
+    """A tiny LightGBM trained, logged and registered once per module (fraud_detector v1, a candidate)."""
     return train_and_register(
         synthetic_frame(),
         "lightgbm",

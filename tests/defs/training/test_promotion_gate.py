@@ -1,30 +1,47 @@
-"""The promotion gate, table-driven: pure decisions, then the same cases against a real MLflow registry."""
+"""The promotion gate: pure decisions, then table-driven cases against a real MLflow registry on SQLite.
+
+The registry cases score versions through a table of per-row scores (`TableScorer`), so each case says
+exactly how good challenger and champion are on which rows; the registry, aliases, tags and the
+bootstrap are the real ones. The worse-model reproduction further down uses real trained models.
+"""
 
 import json
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pytest
 
 from mlops_assets.defs.training import registry
+from mlops_assets.defs.training.bootstrap import Interval, PairedComparison, weighted_metrics
+from mlops_assets.defs.training.flow import train_and_register
 from mlops_assets.defs.training.promotion import (
     ALREADY_CHAMPION,
     NO_CHALLENGER,
+    NO_FAIR_COMPARISON,
     PROMOTED,
     PROMOTED_FIRST,
     REJECTED,
     ComparisonRows,
-    HoldoutTooSmallError,
+    HoldoutRows,
     PromotionPolicy,
     Scorecard,
     comparison_rows,
     decide_promotion,
     decisions_frame,
+    holdout_scorer,
     promote_challenger,
+    window_days,
 )
+from mlops_assets.defs.training.torch_model import TorchParams
 
 POLICY = PromotionPolicy(
-    min_pr_auc_gain=0.01, max_p99_latency_ms=5.0, slice_tolerance=0.05, min_pr_auc=0.3, min_roc_auc=0.7
+    min_pr_auc_gain=0.01,
+    max_p99_latency_ms=5.0,
+    slice_tolerance=0.05,
+    min_pr_auc=0.3,
+    min_roc_auc=0.7,
+    bootstrap_replicates=300,
 )
 SLICES = {"country=DE": 0.60, "country=FR": 0.50}
 
@@ -33,55 +50,97 @@ def card(
     version: str, pr_auc: float, roc_auc: float = 0.9, p99_ms: float = 1.0, **slices: float
 ) -> Scorecard:
     return Scorecard(
-        version, pr_auc, roc_auc, p99_ms, {**SLICES, **{k.replace("_", "="): v for k, v in slices.items()}}
+        version,
+        pr_auc,
+        roc_auc,
+        p99_ms,
+        {**SLICES, **{k.replace("_", "="): v for k, v in slices.items()}},
+        family="lightgbm",
+    )
+
+
+def comparison(low: float, point: float, high: float, roc_low: float = 0.0) -> PairedComparison:
+    return PairedComparison(
+        pr_auc_gain=Interval(point, low, high, 0.95),
+        roc_auc_gain=Interval(roc_low + 0.01, roc_low, roc_low + 0.02, 0.95),
+        rows=5_000,
+        positives=120,
+        clusters=1_200,
+        replicates=300,
     )
 
 
 @dataclass(frozen=True)
-class Case:
+class DecisionCase:
     id: str
     challenger: Scorecard
     champion: Scorecard | None
+    comparison: PairedComparison | None
     promote: bool
     outcome: str
     failed: tuple[str, ...]
     reason_text: str
 
 
-CASES = [
-    Case("better", card("2", 0.62), card("1", 0.55), True, PROMOTED, (), "gain +0.0700, required +0.0100"),
-    Case("worse", card("2", 0.50), card("1", 0.55), False, REJECTED, ("beats_champion",), "gain -0.0500"),
-    Case(
-        "within_margin",
-        card("2", 0.555),
+DECISIONS = [
+    DecisionCase(
+        "interval_clears_margin",
+        card("2", 0.62),
         card("1", 0.55),
+        comparison(0.03, 0.07, 0.11),
+        True,
+        PROMOTED,
+        (),
+        "gain +0.0700 (95% CI +0.0300..+0.1100), lower bound clears the margin +0.0100",
+    ),
+    DecisionCase(
+        "point_above_margin_interval_not",
+        card("2", 0.57),
+        card("1", 0.55),
+        comparison(-0.01, 0.02, 0.05),
         False,
         REJECTED,
-        ("beats_champion",),
-        "gain +0.0050",
+        ("pr_auc_gain",),
+        "lower bound misses the margin +0.0100 (paired bootstrap over 1200 customers, 300 replicates, "
+        "on 5000 rows with 120 frauds)",
     ),
-    Case(
+    DecisionCase(
+        "roc_auc_loss",
+        card("2", 0.62),
+        card("1", 0.55),
+        comparison(0.03, 0.07, 0.11, roc_low=-0.05),
+        False,
+        REJECTED,
+        ("roc_auc_gain",),
+        "lower bound vs allowed loss -0.0100",
+    ),
+    DecisionCase(
         "slice_regression",
         card("2", 0.70, country_FR=0.40),
         card("1", 0.55),
+        comparison(0.05, 0.15, 0.2),
         False,
         REJECTED,
         ("slices",),
         "country=FR -0.1000",
     ),
-    Case(
+    DecisionCase(
         "latency_breach",
         card("2", 0.70, p99_ms=7.5),
         card("1", 0.55),
+        comparison(0.05, 0.15, 0.2),
         False,
         REJECTED,
         ("latency_budget",),
         "p99 7.500 ms vs budget 5.000 ms",
     ),
-    Case("first_model", card("1", 0.40), None, True, PROMOTED_FIRST, (), "PR AUC 0.4000 vs floor 0.3000"),
-    Case(
+    DecisionCase(
+        "first_model", card("1", 0.40), None, None, True, PROMOTED_FIRST, (), "PR AUC 0.4000 vs floor 0.3000"
+    ),
+    DecisionCase(
         "first_model_below_floors",
         card("1", 0.20, roc_auc=0.65),
+        None,
         None,
         False,
         REJECTED,
@@ -91,27 +150,25 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_decision_table(case: Case):
-    decision = decide_promotion(case.challenger, case.champion, POLICY)
+@pytest.mark.parametrize("case", DECISIONS, ids=[c.id for c in DECISIONS])
+def test_decision_table(case: DecisionCase):
+    decision = decide_promotion(case.challenger, case.champion, POLICY, case.comparison)
     assert (decision.promote, decision.outcome) == (case.promote, case.outcome)
     assert tuple(c.name for c in decision.checks if not c.passed) == case.failed
-    assert any(case.reason_text in reason for reason in decision.reasons)
-    # Failures are listed first; a first model is never compared with a champion.
+    assert any(case.reason_text in reason for reason in decision.reasons), decision.reasons
     assert decision.reasons[0].startswith("FAIL" if case.failed else "PASS")
-    assert ("beats_champion" in {c.name for c in decision.checks}) == (case.champion is not None)
+    # The floors judge only a first model; a champion is beaten only through the interval.
+    names = {c.name for c in decision.checks}
+    assert ("pr_auc_floor" in names) == (case.champion is None)
+    assert ("pr_auc_gain" in names) == (case.champion is not None)
 
 
-def test_slice_only_in_one_model_is_not_a_regression():
-    challenger = Scorecard("2", 0.70, 0.9, 1.0, {"country=DE": 0.6})
-    champion = Scorecard("1", 0.55, 0.9, 1.0, {"country=DE": 0.6, "country=NL": 0.9})
-    decision = decide_promotion(challenger, champion, POLICY)
-    assert decision.promote
-    assert "no slice of 1 compared lost more than 0.050 PR AUC" in " ".join(decision.reasons)
+def test_a_champion_without_a_paired_comparison_is_a_programming_error():
+    with pytest.raises(ValueError, match="paired comparison"):
+        decide_promotion(card("2", 0.6), card("1", 0.5), POLICY)
 
 
-# The same table against a real registry: aliases move (or not) and the decision lands in version tags.
-
+# The same gate against a real registry: aliases move (or not), the decision lands in version tags.
 
 # The windows `train_and_register` tags on a version trained on 2025-03-01..2025-03-12.
 WINDOWS = {
@@ -121,104 +178,168 @@ WINDOWS = {
 }
 
 
-def _register(
-    client, name: str, source: str, n: int, run_id: str | None = None, **windows: str | None
-) -> list[str]:
-    tags = {registry.FAMILY_TAG: "lightgbm", **WINDOWS, **windows}
-    versions = []
-    for _ in range(n):
-        mv = registry.register_version(
-            client,
-            name,
-            source,
-            run_id,
-            {k: v for k, v in tags.items() if v is not None},
-            description="test",
-            aliases=(),
-        )
-        versions.append(str(mv.version))
-    return versions
+class TableScorer:
+    """Per-row scores from a table: `rows` gives the labelled rows, `score` a version's scores on them."""
+
+    def __init__(self, labels: np.ndarray, clusters: np.ndarray, scores: dict[str, np.ndarray]) -> None:
+        self.labels, self.clusters, self.scores = labels, clusters, scores
+        self.seen: list[tuple[str, str]] = []
+
+    def rows(self, window: str) -> HoldoutRows:
+        return HoldoutRows(window, self.labels, self.clusters, window_days(window))
+
+    def score(self, model_name: str, version: str, window: str) -> Scorecard:
+        self.seen.append((version, window))
+        pr, roc = weighted_metrics(self.labels, self.scores[version])
+        return Scorecard(version, pr, roc, 1.0, family="lightgbm", scores=self.scores[version])
 
 
-def _champion_and_challenger(client, name: str, source: str, run_id: str | None = None, **champion_windows):
-    """v1 the champion (with the given training windows), v2 the challenger (holdout 2025-03-10..12)."""
-    (old,) = _register(client, name, source, 1, run_id, **champion_windows)
-    (new,) = _register(client, name, source, 1)
+def _table(n: int, fraud_rate: float, seed: int, champion_noise: float, challenger_noise: float):
+    """Labels, customers, and two models whose scores get worse with their noise level."""
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(n) < fraud_rate).astype(np.int8)
+    clusters = rng.integers(0, max(1, n // 3), size=n)
+    signal = labels * 2.0 + rng.normal(size=n)
+    champion = signal + rng.normal(scale=champion_noise, size=n)
+    challenger = champion if challenger_noise < 0 else signal + rng.normal(scale=challenger_noise, size=n)
+    return labels, clusters, champion, challenger
+
+
+def _register(client, name: str, source: str, family: str = "lightgbm", **windows: str | None) -> str:
+    tags = {registry.FAMILY_TAG: family, **WINDOWS, **windows}
+    mv = registry.register_version(
+        client, name, source, None, {k: v for k, v in tags.items() if v is not None}, "test", aliases=()
+    )
+    return str(mv.version)
+
+
+def _champion_and_candidate(client, name: str, source: str, **champion_windows: str | None):
+    """v1 the champion (with the given windows), v2 the lightgbm candidate (holdout 2025-03-10..12)."""
+    old = _register(client, name, source, **champion_windows)
+    new = _register(client, name, source)
     client.set_registered_model_alias(name, registry.CHAMPION, old)
-    client.set_registered_model_alias(name, registry.CHALLENGER, new)
+    client.set_registered_model_alias(name, registry.candidate_alias("lightgbm"), new)
     return old, new
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_decision_table_against_mlflow(case: Case, module_store, trained_lightgbm):
+@dataclass(frozen=True)
+class RegistryCase:
+    id: str
+    rows: int
+    fraud_rate: float
+    champion_noise: float
+    challenger_noise: float  # < 0: the very same scores as the champion
+    champion_windows: dict
+    outcome: str
+    reason_text: str
+
+
+REGISTRY_CASES = [
+    RegistryCase(
+        "identical_challenger", 20_000, 0.02, 0.5, -1, {}, REJECTED, "gain +0.0000 (95% CI +0.0000..+0.0000)"
+    ),
+    RegistryCase(
+        "clearly_better_large_holdout", 20_000, 0.02, 3.0, 0.3, {}, PROMOTED, "lower bound clears the margin"
+    ),
+    RegistryCase(
+        "small_noisy_advantage", 600, 0.06, 1.05, 1.0, {}, REJECTED, "lower bound misses the margin"
+    ),
+    RegistryCase(
+        "no_fair_comparison",
+        20_000,
+        0.02,
+        3.0,
+        0.3,
+        {"train_window": "2025-03-01..2025-03-12", "validation_window": "2025-03-13..2025-03-15"},
+        NO_FAIR_COMPARISON,
+        "a fair comparison needs at least 3 mature days the champion never saw, with 30 frauds among "
+        "them: 2025-03-16..2025-03-18, whose labels are mature from 2025-04-03",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", REGISTRY_CASES, ids=[c.id for c in REGISTRY_CASES])
+def test_gate_against_mlflow(case: RegistryCase, module_store, trained_lightgbm):
     client = module_store.client()
     name = f"gate_{case.id}"
-    versions = _register(client, name, trained_lightgbm.logged_model_uri, 2 if case.champion else 1)
-    challenger_version = versions[-1]
-    if case.champion is not None:
-        client.set_registered_model_alias(name, registry.CHAMPION, versions[0])
-    client.set_registered_model_alias(name, registry.CHALLENGER, challenger_version)
-    cards = {challenger_version: case.challenger}
-    if case.champion is not None:
-        cards[versions[0]] = case.champion
-    seen: list[tuple[str, str, str]] = []
+    old, new = _champion_and_candidate(
+        client, name, trained_lightgbm.logged_model_uri, **case.champion_windows
+    )
+    labels, clusters, champion_scores, challenger_scores = _table(
+        case.rows, case.fraud_rate, 7, case.champion_noise, case.challenger_noise
+    )
+    scorer = TableScorer(labels, clusters, {old: champion_scores, new: challenger_scores})
 
-    def score(model_name: str, version: str, window: str) -> Scorecard:
-        seen.append((model_name, version, window))
-        return cards[version]
-
-    result = promote_challenger(client, name, POLICY, score)
+    result = promote_challenger(client, name, POLICY, scorer)
 
     assert result.decision.outcome == case.outcome
-    # Both versions are scored on the challenger's holdout window.
-    assert {w for _, _, w in seen} == {"2025-03-10..2025-03-12"}
-    expected_champion = challenger_version if case.promote else (versions[0] if case.champion else None)
+    assert any(case.reason_text in reason for reason in result.decision.reasons), result.decision.reasons
+    promoted = case.outcome == PROMOTED
     champion = registry.alias_version(client, name, registry.CHAMPION)
-    assert (str(champion.version) if champion else None) == expected_champion
-    assert result.champion_version_after == expected_champion
-    tags = client.get_model_version(name, challenger_version).tags
+    assert str(champion.version) == result.champion_version_after == (new if promoted else old)
+    tags = client.get_model_version(name, new).tags
     assert tags["promotion_decision"] == case.outcome
-    reasons = json.loads(tags["promotion_reasons"])
-    assert reasons == result.decision.reasons and any(case.reason_text in r for r in reasons)
-    assert tags["promotion_compared_to"] == (f"v{versions[0]}" if case.champion else "none")
-    if case.promote and case.champion is not None:
-        assert client.get_model_version(name, versions[0]).tags["superseded_by"] == challenger_version
+    assert json.loads(tags["promotion_reasons"]) == result.decision.reasons
+    assert tags["promotion_compared_to"] == f"v{old}"
+    if case.outcome == NO_FAIR_COMPARISON:
+        # The champion is never scored on days it has seen, and the floors are not consulted.
+        assert old not in {version for version, _ in scorer.seen}
+        assert result.comparison is None and "pr_auc_floor" not in {c.name for c in result.decision.checks}
+        assert tags["promotion_compared_on"] == "none"
+        return
+    gain = result.comparison.pr_auc_gain
+    assert tags["promotion_pr_auc_gain_ci"] == f"{gain.low:.6f}..{gain.high:.6f}"
+    assert (tags["promotion_rows"], tags["promotion_positives"], tags["promotion_days"]) == (
+        str(case.rows),
+        str(int(labels.sum())),
+        "3",
+    )
+    assert tags["promotion_confidence"] == "0.9500"
+    assert (gain.low >= POLICY.min_pr_auc_gain) == promoted
+    if case.id == "small_noisy_advantage":  # better on the point estimate, yet not beyond the noise
+        assert gain.point > POLICY.min_pr_auc_gain and gain.low < 0 < gain.high
+        assert f"CI {gain.low:+.4f}..{gain.high:+.4f}" in " ".join(result.decision.reasons)
     row = decisions_frame([result]).row(0, named=True)
-    assert (row["outcome"], row["champion_after"]) == (case.outcome, expected_champion)
+    assert (row["outcome"], row["positives"]) == (case.outcome, int(labels.sum()))
+    if promoted:
+        assert client.get_model_version(name, old).tags["superseded_by"] == new
 
 
-def test_no_challenger_and_already_champion(module_store, trained_lightgbm):
+def test_the_best_family_candidate_is_judged_whatever_its_family(module_store, trained_lightgbm):
     client = module_store.client()
+    name = "gate_best_family"
+    old = _register(client, name, trained_lightgbm.logged_model_uri)
+    client.set_registered_model_alias(name, registry.CHAMPION, old)
+    lgbm = _register(client, name, trained_lightgbm.logged_model_uri, family="lightgbm")
+    torch = _register(client, name, trained_lightgbm.logged_model_uri, family="torch")
+    client.set_registered_model_alias(name, registry.candidate_alias("lightgbm"), lgbm)
+    client.set_registered_model_alias(name, registry.candidate_alias("torch"), torch)
+    labels, clusters, weak, strong = _table(20_000, 0.02, 3, 3.0, 0.3)
+    middling = _table(20_000, 0.02, 3, 1.0, -1)[2]
+    scorer = TableScorer(labels, clusters, {old: weak, lgbm: middling, torch: strong})
 
-    def never(*_: str) -> Scorecard:
-        raise AssertionError("nothing should be scored")
+    result = promote_challenger(client, name, POLICY, scorer)
 
+    assert (result.decision.outcome, result.challenger.version, result.champion_version_after) == (
+        PROMOTED,
+        torch,
+        torch,
+    )
+    assert result.candidates[lgbm].startswith("not the best candidate")
+    assert client.get_model_version(name, lgbm).tags["promotion_decision"] == "not_chosen"
+
+
+def test_no_candidate_and_already_champion(module_store, trained_lightgbm):
+    client = module_store.client()
+    never = TableScorer(np.zeros(0), np.zeros(0), {})
     assert promote_challenger(client, "gate_missing_model", POLICY, never).decision.outcome == NO_CHALLENGER
-    (version,) = _register(client, "gate_same", trained_lightgbm.logged_model_uri, 1)
-    for alias in (registry.CHAMPION, registry.CHALLENGER):
+    version = _register(client, "gate_same", trained_lightgbm.logged_model_uri)
+    for alias in (registry.CHAMPION, registry.candidate_alias("lightgbm")):
         client.set_registered_model_alias("gate_same", alias, version)
     result = promote_challenger(client, "gate_same", POLICY, never)
     assert (result.decision.outcome, result.champion_version_after) == (ALREADY_CHAMPION, version)
+    assert never.seen == []
     assert "promotion_decision" not in client.get_model_version("gate_same", version).tags
-
-
-def test_incomparable_champion_leaves_the_floors_to_decide(module_store, trained_lightgbm):
-    client = module_store.client()
-    old, new = _register(client, "gate_features_changed", trained_lightgbm.logged_model_uri, 2)
-    client.set_registered_model_alias("gate_features_changed", registry.CHAMPION, old)
-    client.set_registered_model_alias("gate_features_changed", registry.CHALLENGER, new)
-
-    def score(model_name: str, version: str, window: str) -> Scorecard:
-        if version == old:
-            raise registry.FeatureMismatchError(
-                "features the model needs but are no longer computed: ['f_old']"
-            )
-        return card(new, 0.45)
-
-    result = promote_challenger(client, "gate_features_changed", POLICY, score)
-    assert result.decision.outcome == PROMOTED_FIRST and result.champion_version_after == new
-    assert result.decision.reasons[0].startswith(f"champion v{old} is not comparable, so floors decide")
-    assert "f_old" in client.get_model_version("gate_features_changed", new).tags["promotion_reasons"]
 
 
 # The champion is never judged on rows it was trained or early-stopped on.
@@ -230,8 +351,8 @@ def test_incomparable_champion_leaves_the_floors_to_decide(module_store, trained
         (date(2025, 3, 9), "2025-03-10..2025-03-12", ""),
         (date(2025, 3, 10), "2025-03-11..2025-03-12", "trained on data up to 2025-03-10: both versions"),
         (date(2025, 3, 11), "2025-03-12..2025-03-12", "compared on 2025-03-12..2025-03-12 only"),
-        (date(2025, 3, 12), None, "covers the whole holdout 2025-03-10..2025-03-12: no rows to compare"),
-        (date(2025, 3, 20), None, "so the floors decide"),
+        (date(2025, 3, 12), None, "covers the whole holdout 2025-03-10..2025-03-12"),
+        (date(2025, 3, 20), None, "trained on data up to 2025-03-20"),
         (None, "2025-03-10..2025-03-12", "records no training window"),
     ],
 )
@@ -242,82 +363,43 @@ def test_comparison_rows_start_after_the_champions_last_training_day(seen_until,
     assert rows == ComparisonRows(expected_window, rows.note)
 
 
-def _scorer(cards: dict[str, Scorecard], seen: list[tuple[str, str]], too_small: set[str] = frozenset()):
-    def score(model_name: str, version: str, window: str) -> Scorecard:
-        seen.append((version, window))
-        if window in too_small:
-            raise HoldoutTooSmallError(f"{window}: 40 rows, 0 fraud; scoring needs both classes")
-        return cards[version]
-
-    return score
-
-
 def test_champion_trained_on_part_of_the_holdout_is_compared_on_the_rest_only(module_store, trained_lightgbm):
     client = module_store.client()
     name = "gate_overlap_partial"
-    # The champion's validation ran to 2025-03-10, the challenger's first holdout day.
-    old, new = _champion_and_challenger(
+    old, new = _champion_and_candidate(
         client,
         name,
         trained_lightgbm.logged_model_uri,
         train_window="2025-03-01..2025-03-07",
         validation_window="2025-03-08..2025-03-10",
-        holdout_window="2025-03-11..2025-03-13",
     )
-    seen: list[tuple[str, str]] = []
-    score = _scorer({old: card(old, 0.55), new: card(new, 0.62)}, seen)
-    result = promote_challenger(client, name, POLICY, score)
-    assert seen == [(new, "2025-03-11..2025-03-12"), (old, "2025-03-11..2025-03-12")]
+    labels, clusters, weak, strong = _table(20_000, 0.02, 5, 3.0, 0.3)
+    scorer = TableScorer(labels, clusters, {old: weak, new: strong})
+    policy = PromotionPolicy(**{**POLICY.__dict__, "min_comparison_days": 2})
+    result = promote_challenger(client, name, policy, scorer)
+    assert scorer.seen == [
+        (new, "2025-03-10..2025-03-12"),  # choosing the best candidate, on its holdout
+        (new, "2025-03-11..2025-03-12"),  # then both on the days the champion never saw
+        (old, "2025-03-11..2025-03-12"),
+    ]
     assert (result.decision.outcome, result.champion_version_after) == (PROMOTED, new)
     assert result.decision.reasons[0] == (
         f"champion v{old} was trained on data up to 2025-03-10: both versions compared on "
         "2025-03-11..2025-03-12 only, not on the whole holdout 2025-03-10..2025-03-12"
     )
     tags = client.get_model_version(name, new).tags
-    assert tags["promotion_compared_on"] == "2025-03-11..2025-03-12"
-    assert decisions_frame([result]).row(0, named=True)["compared_on"] == "2025-03-11..2025-03-12"
-
-
-def test_champion_trained_on_the_whole_holdout_leaves_the_floors_to_decide(module_store, trained_lightgbm):
-    client = module_store.client()
-    name = "gate_overlap_full"
-    # E.g. a champion trained before training_dataset stopped LABEL_MATURITY_DAYS before the cutoff.
-    old, new = _champion_and_challenger(
+    assert (tags["promotion_compared_on"], tags["promotion_days"]) == ("2025-03-11..2025-03-12", "2")
+    # With the default of three unseen days, two are not a fair comparison: the champion stays.
+    other, newer = _champion_and_candidate(
         client,
-        name,
+        "gate_overlap_partial_default",
         trained_lightgbm.logged_model_uri,
-        train_window="2025-03-01..2025-03-12",
-        validation_window="2025-03-13..2025-03-15",
+        validation_window="2025-03-08..2025-03-10",
     )
-    seen: list[tuple[str, str]] = []
-    # The champion would "win" on rows it was trained on; it must not be scored at all.
-    score = _scorer({old: card(old, 0.99), new: card(new, 0.45)}, seen)
-    result = promote_challenger(client, name, POLICY, score)
-    assert seen == [(new, "2025-03-10..2025-03-12")]
-    assert (result.decision.outcome, result.champion_version_after) == (PROMOTED_FIRST, new)
-    assert result.champion is None and result.compared_on == ""
-    assert result.decision.reasons[0] == (
-        f"champion v{old} was trained on data up to 2025-03-15, which covers the whole holdout "
-        "2025-03-10..2025-03-12: no rows to compare on fairly, so the floors decide"
-    )
-    assert "beats_champion" not in {c.name for c in result.decision.checks}
-    assert client.get_model_version(name, new).tags["promotion_compared_on"] == "none"
-
-
-def test_too_few_labels_on_the_unseen_days_leaves_the_floors_to_decide(module_store, trained_lightgbm):
-    client = module_store.client()
-    name = "gate_overlap_thin"
-    old, new = _champion_and_challenger(
-        client, name, trained_lightgbm.logged_model_uri, validation_window="2025-03-07..2025-03-11"
-    )
-    seen: list[tuple[str, str]] = []
-    score = _scorer({old: card(old, 0.99), new: card(new, 0.20)}, seen, too_small={"2025-03-12..2025-03-12"})
-    result = promote_challenger(client, name, POLICY, score)
-    assert seen == [(new, "2025-03-12..2025-03-12"), (new, "2025-03-10..2025-03-12")]
-    # Judged by the floors alone on the whole holdout: PR AUC 0.20 is below the 0.30 floor.
-    assert (result.decision.outcome, result.champion_version_after) == (REJECTED, old)
-    assert "hold too few labels (2025-03-12..2025-03-12: 40 rows, 0 fraud" in result.decision.reasons[0]
-    assert "so the floors decide" in result.decision.reasons[0]
+    scorer = TableScorer(labels, clusters, {other: weak, newer: strong})
+    result = promote_challenger(client, "gate_overlap_partial_default", POLICY, scorer)
+    assert result.decision.outcome == NO_FAIR_COMPARISON and result.champion_version_after == other
+    assert "only 2 days with" in result.decision.reasons[0]
 
 
 def test_a_champion_without_window_tags_is_read_from_its_run(module_store, trained_lightgbm):
@@ -325,41 +407,78 @@ def test_a_champion_without_window_tags_is_read_from_its_run(module_store, train
     # validation 03-07..03-09.
     client = module_store.client()
     name = "gate_overlap_from_run"
-    old, new = _champion_and_challenger(
+    mv = registry.register_version(
         client,
         name,
         trained_lightgbm.logged_model_uri,
-        run_id=trained_lightgbm.run_id,
-        train_window=None,
-        validation_window=None,
+        trained_lightgbm.run_id,
+        {registry.FAMILY_TAG: "lightgbm"},
+        "old",
+        aliases=(registry.CHAMPION,),
     )
-    client.set_model_version_tag(name, new, registry.HOLDOUT_WINDOW_TAG, "2025-03-08..2025-03-12")
-    seen: list[tuple[str, str]] = []
-    result = promote_challenger(
-        client, name, POLICY, _scorer({old: card(old, 0.5), new: card(new, 0.6)}, seen)
-    )
-    assert {window for _, window in seen} == {"2025-03-10..2025-03-12"}
-    assert "trained on data up to 2025-03-09" in result.decision.reasons[0]
+    new = _register(client, name, trained_lightgbm.logged_model_uri)
+    client.set_registered_model_alias(name, registry.candidate_alias("lightgbm"), new)
+    labels, clusters, weak, strong = _table(20_000, 0.02, 6, 3.0, 0.3)
+    scorer = TableScorer(labels, clusters, {str(mv.version): weak, new: strong})
+    result = promote_challenger(client, name, POLICY, scorer)
+    assert {window for _, window in scorer.seen} == {"2025-03-10..2025-03-12"}
+    assert result.decision.outcome == PROMOTED
 
 
-def test_a_champion_with_no_recorded_window_is_compared_on_the_whole_holdout_with_a_warning(
-    module_store, trained_lightgbm
+# The reproduction of the worse-model case, with real models on real rows: the champion was trained on
+# newer days than the challenger's holdout, so it has seen every row the challenger would be judged on.
+
+
+def test_a_challenger_judged_on_days_the_champion_trained_on_is_not_promoted(
+    module_store, make_frame, small_split, tiny_lightgbm, features
 ):
     client = module_store.client()
-    name = "gate_overlap_unknown"
-    bare_run = client.create_run(module_store.experiment_id()).info.run_id  # a run with no window params
-    old, new = _champion_and_challenger(
+    name = "gate_worse_model_reproduction"
+    common = {
+        "feature_service": "test_service",
+        "split_config": small_split,
+        "latency_rows": 10,
+        "model_name": name,
+    }
+    newer = make_frame(days=12, seed=11)  # train 03-01..06, validation 03-07..09, holdout 03-10..12
+    champion = train_and_register(newer, "lightgbm", features, module_store, params=tiny_lightgbm, **common)
+    client.set_registered_model_alias(name, registry.CHAMPION, champion.version)
+    older = make_frame(days=9, seed=12)  # train 03-01..03, validation 03-04..06, holdout 03-07..09
+    torch_params = TorchParams(max_epochs=3, num_threads=1)
+    challenger = train_and_register(older, "torch", features, module_store, params=torch_params, **common)
+    assert challenger.holdout.pr_auc > 0.3  # the floors alone would have let it in
+
+    scorer = holdout_scorer(client, newer, features, latency_rows=10)
+    result = promote_challenger(client, name, POLICY, scorer)
+
+    assert result.decision.outcome == NO_FAIR_COMPARISON
+    assert result.champion_version_after == champion.version
+    assert registry.load_champion(client, name).version == champion.version
+    assert result.decision.reasons[0].startswith(
+        f"no fair comparison with champion v{champion.version}: champion v{champion.version} was trained "
+        "on data up to 2025-03-09, which covers the whole holdout 2025-03-07..2025-03-09"
+    )
+    tags = client.get_model_version(name, challenger.version).tags
+    assert tags["promotion_decision"] == NO_FAIR_COMPARISON != PROMOTED_FIRST
+
+
+def test_an_identical_real_model_is_never_promoted(module_store, trained_lightgbm, training_frame, features):
+    client = module_store.client()
+    name = "gate_identical_real"
+    old, _ = _champion_and_candidate(
         client,
         name,
         trained_lightgbm.logged_model_uri,
-        run_id=bare_run,
-        train_window=None,
-        validation_window=None,
+        train_window="2025-03-01..2025-03-05",
+        validation_window="2025-03-06..2025-03-07",
     )
-    seen: list[tuple[str, str]] = []
-    result = promote_challenger(
-        client, name, POLICY, _scorer({old: card(old, 0.5), new: card(new, 0.6)}, seen)
+    scorer = holdout_scorer(client, training_frame, features, latency_rows=10)
+    result = promote_challenger(client, name, POLICY, scorer)
+    assert result.decision.outcome == REJECTED and result.champion_version_after == old
+    gain = result.comparison.pr_auc_gain
+    assert (gain.low, gain.point, gain.high) == (0.0, 0.0, 0.0)
+    assert result.comparison.positives == int(
+        training_frame.filter(
+            training_frame["event_timestamp"].dt.date().is_between(date(2025, 3, 10), date(2025, 3, 12))
+        )["is_fraud"].sum()
     )
-    assert {window for _, window in seen} == {"2025-03-10..2025-03-12"} and len(seen) == 2
-    assert result.decision.outcome == PROMOTED
-    assert f"champion v{old} records no training window" in result.decision.reasons[0]

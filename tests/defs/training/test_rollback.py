@@ -1,6 +1,7 @@
 import re
 
 import dagster as dg
+import numpy as np
 import pytest
 
 from mlops_assets.defs.training import registry
@@ -8,6 +9,7 @@ from mlops_assets.defs.training.assets import rollback_champion_job
 from mlops_assets.defs.training.promotion import (
     PROMOTED,
     ROLLED_BACK,
+    HoldoutRows,
     PromotionPolicy,
     Scorecard,
     promote_challenger,
@@ -51,28 +53,34 @@ def test_rollback_repoints_champion_and_tags_both_versions(module_store, three_v
 
 
 def test_the_next_gate_run_does_not_undo_a_rollback(module_store, three_versions):
-    """v3 is champion and still the challenger; after a rollback to v1 the gate must not re-promote v3."""
+    """v3 is champion and its family's candidate; after a rollback to v1 the gate must not re-promote it."""
     client = module_store.client()
-    client.set_registered_model_alias(three_versions, registry.CHALLENGER, "3")
+    client.set_registered_model_alias(three_versions, registry.candidate_alias("lightgbm"), "3")
     rollback_champion(client, three_versions, "1", "slice FR regressed in production")
+    rng = np.random.default_rng(0)
+    labels = (rng.random(5_000) < 0.05).astype(np.int8)
+    strong = labels * 3.0 + rng.normal(size=5_000)
+    weak = labels * 0.5 + rng.normal(size=5_000)
     scored: list[str] = []
 
-    def score(model_name: str, version: str, window: str) -> Scorecard:
-        scored.append(version)
-        # v3 would win easily on the holdout: only the rollback keeps it out.
-        return Scorecard(version, {"3": 0.9, "4": 0.8}.get(version, 0.5), 0.95, 1.0)
+    class Scorer:
+        def rows(self, window: str) -> HoldoutRows:
+            return HoldoutRows(window, labels, np.arange(5_000) // 4, 3)
 
-    policy = PromotionPolicy(min_pr_auc=0.0, min_roc_auc=0.0)
-    result = promote_challenger(client, three_versions, policy, score)
+        def score(self, model_name: str, version: str, window: str) -> Scorecard:
+            scored.append(version)
+            scores = weak if version == "1" else strong  # v3 would win easily: only the rollback stops it
+            return Scorecard(version, 0.9 if version != "1" else 0.5, 0.95, 1.0, scores=scores)
+
+    policy = PromotionPolicy(min_pr_auc=0.0, min_roc_auc=0.0, bootstrap_replicates=200)
+    result = promote_challenger(client, three_versions, policy, Scorer())
     assert scored == []
     assert (result.decision.outcome, result.decision.promote) == (ROLLED_BACK, False)
     assert result.champion_version_before == result.champion_version_after == "1"
     assert _champion(client, three_versions) == "1"
     (reason,) = result.decision.reasons
-    assert reason.startswith("challenger v3 was rolled back at ")
-    assert (
-        "(reason: slice FR regressed in production) and is never promoted again; champion stays v1" in reason
-    )
+    assert reason.startswith("v3: rolled back at ")
+    assert "(reason: slice FR regressed in production); never promoted again; champion stays v1" in reason
     assert "promotion_decision" not in client.get_model_version(three_versions, "3").tags
 
     # A newly trained version is judged as usual.
@@ -83,9 +91,10 @@ def test_the_next_gate_run_does_not_undo_a_rollback(module_store, three_versions
         None,
         {registry.FAMILY_TAG: "lightgbm", registry.HOLDOUT_WINDOW_TAG: "2025-03-10..2025-03-12"},
         "t",
+        aliases=(registry.candidate_alias("lightgbm"),),
     )
     v4 = str(new.version)
-    result = promote_challenger(client, three_versions, policy, score)
+    result = promote_challenger(client, three_versions, policy, Scorer())
     assert scored == [v4, "1"] and result.decision.outcome == PROMOTED
     assert _champion(client, three_versions) == v4
 

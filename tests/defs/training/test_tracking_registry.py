@@ -13,6 +13,7 @@ import pytest
 from mlops_assets.defs.training import registry
 from mlops_assets.defs.training.data import feature_matrix
 from mlops_assets.defs.training.flow import train_and_register
+from mlops_assets.defs.training.models import REGISTERED_MODEL_NAME as MODEL
 from mlops_assets.defs.training.promotion import (
     PROMOTED_FIRST,
     HoldoutTooSmallError,
@@ -74,7 +75,7 @@ def test_run_logs_params_metrics_tags_data_and_model(
     )
     card = (local / "model_card.md").read_text()
     assert card == trained_lightgbm.model_card
-    assert card.startswith(f"# Model card: fraud_lightgbm version {trained_lightgbm.version}")
+    assert card.startswith(f"# Model card: {MODEL} version {trained_lightgbm.version}")
     for section in (
         "## Intended use",
         "## Data window",
@@ -87,11 +88,12 @@ def test_run_logs_params_metrics_tags_data_and_model(
     assert "| holdout | 2025-03-10 | 2025-03-12 |" in card and "`f_amount_z`" in card
 
 
-def test_version_is_the_challenger_with_tags_signature_and_requirements(
+def test_version_is_its_familys_candidate_with_tags_signature_and_requirements(
     module_store, trained_lightgbm, features
 ):
     client = module_store.client()
-    mv = client.get_model_version_by_alias("fraud_lightgbm", registry.CHALLENGER)
+    mv = client.get_model_version_by_alias(MODEL, "challenger_lightgbm")
+    assert registry.family_candidates(client, MODEL) == {"lightgbm": mv}
     assert str(mv.version) == trained_lightgbm.version and mv.run_id == trained_lightgbm.run_id
     assert mv.tags["model_family"] == "lightgbm"
     # The windows the promotion gate reads to keep a champion off rows it was trained on.
@@ -104,7 +106,7 @@ def test_version_is_the_challenger_with_tags_signature_and_requirements(
     assert float(mv.tags["decision_threshold"]) == pytest.approx(
         trained_lightgbm.holdout.threshold_at_precision
     )
-    assert registry.alias_version(client, "fraud_lightgbm", registry.CHAMPION) is None
+    assert registry.alias_version(client, MODEL, registry.CHAMPION) is None
     from mlflow.models import get_model_info
 
     info = get_model_info(trained_lightgbm.model_uri)
@@ -115,7 +117,7 @@ def test_version_is_the_challenger_with_tags_signature_and_requirements(
 
 
 def test_loaded_version_predicts_like_the_trained_model(module_store, trained_lightgbm, training_frame):
-    model = registry.load_version(module_store.client(), "fraud_lightgbm", trained_lightgbm.version)
+    model = registry.load_version(module_store.client(), MODEL, trained_lightgbm.version)
     x = feature_matrix(training_frame.tail(20), model.features)
     np.testing.assert_allclose(model.predict(x), trained_lightgbm.trained.predict(x), rtol=1e-6)
 
@@ -125,17 +127,12 @@ def test_first_model_becomes_champion_on_the_real_holdout(
 ):
     client = module_store.client()
     score = holdout_scorer(client, training_frame, features, latency_rows=10)
-    result = promote_challenger(
-        client, "fraud_lightgbm", PromotionPolicy(min_pr_auc=0.1, min_roc_auc=0.6), score
-    )
+    result = promote_challenger(client, MODEL, PromotionPolicy(min_pr_auc=0.1, min_roc_auc=0.6), score)
     assert result.decision.outcome == PROMOTED_FIRST
     assert result.challenger.pr_auc == pytest.approx(trained_lightgbm.holdout.pr_auc)
-    champion = registry.load_champion(client, "fraud_lightgbm")
-    assert champion.version == trained_lightgbm.version
-    assert (
-        client.get_model_version("fraud_lightgbm", champion.version).tags["promotion_decision"]
-        == PROMOTED_FIRST
-    )
+    champion = registry.load_champion(client)  # the one way every consumer loads the serving model
+    assert (champion.name, champion.version) == (MODEL, trained_lightgbm.version)
+    assert client.get_model_version(MODEL, champion.version).tags["promotion_decision"] == PROMOTED_FIRST
 
 
 def test_holdout_without_both_classes_is_too_small_to_score(
@@ -143,11 +140,11 @@ def test_holdout_without_both_classes_is_too_small_to_score(
 ):
     score = holdout_scorer(module_store.client(), training_frame, features, latency_rows=5)
     with pytest.raises(HoldoutTooSmallError, match=r"2030-01-01\.\.2030-01-02: 0 rows, 0 fraud"):
-        score("fraud_lightgbm", trained_lightgbm.version, "2030-01-01..2030-01-02")
+        score.score(MODEL, trained_lightgbm.version, "2030-01-01..2030-01-02")
     legit_only = training_frame.with_columns(pl.lit(0, dtype=pl.Int8).alias("is_fraud"))
     score = holdout_scorer(module_store.client(), legit_only, features, latency_rows=5)
     with pytest.raises(HoldoutTooSmallError, match=r"2025-03-12\.\.2025-03-12: [1-9]\d+ rows, 0 fraud"):
-        score("fraud_lightgbm", trained_lightgbm.version, "2025-03-12..2025-03-12")
+        score.score(MODEL, trained_lightgbm.version, "2025-03-12..2025-03-12")
 
 
 def test_git_commit_prefers_the_environment_then_git_then_unknown(monkeypatch, tmp_path):
@@ -180,10 +177,10 @@ def test_no_champion_is_a_clear_error(module_store):
 def test_champion_with_other_features_is_refused_naming_the_differences(
     module_store, trained_lightgbm, features
 ):
-    model = registry.load_version(module_store.client(), "fraud_lightgbm", trained_lightgbm.version)
+    model = registry.load_version(module_store.client(), MODEL, trained_lightgbm.version)
     current = [*features[:-1], "f_new_signal"]
     with pytest.raises(registry.FeatureMismatchError) as info:
-        registry.check_features("champion fraud_lightgbm v1", model.features, current)
+        registry.check_features(f"champion {MODEL} v1", model.features, current)
     message = str(info.value)
     assert "no longer computed: ['f_night']" in message
     assert "does not know: ['f_new_signal']" in message
@@ -247,6 +244,6 @@ def test_failed_registration_leaves_no_version_behind(
             latency_rows=5,
         )
     client = mlflow_resource.client()
-    assert client.search_model_versions("name='fraud_lightgbm'") == []
+    assert client.search_model_versions(f"name='{MODEL}'") == []
     runs = client.search_runs([mlflow_resource.experiment_id()])
     assert [r.info.status for r in runs] == ["FAILED"]

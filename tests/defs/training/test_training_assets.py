@@ -6,6 +6,7 @@ import pytest
 
 from mlops_assets.defs.training import registry
 from mlops_assets.defs.training.assets import fraud_model, model_promotion, rollback_champion_job
+from mlops_assets.defs.training.models import REGISTERED_MODEL_NAME as MODEL
 from mlops_assets.feature_catalog import MODEL_FEATURES
 
 TRAIN_CONFIG = {
@@ -37,6 +38,15 @@ def training_dataset(resources, make_frame) -> pl.DataFrame:
     return frame
 
 
+def _runs_of(client, experiment_id: str, dagster_run_id: str) -> tuple[object, list]:
+    """The MLflow parent run of a Dagster run and its children, read back from the tracking store."""
+    runs = client.search_runs([experiment_id], f"tags.dagster_run_id = '{dagster_run_id}'")
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(runs) == 1 + len(children)
+    return parent, children
+
+
 def test_train_both_families_then_promote_then_reject_an_equal_challenger_then_roll_back(
     resources, training_dataset, instance, monkeypatch
 ):
@@ -49,61 +59,97 @@ def test_train_both_families_then_promote_then_reject_an_equal_challenger_then_r
     assert first.success
     lgb = _metadata(first, "fraud_model/lightgbm")
     torch = _metadata(first, "fraud_model/torch")
-    assert (lgb["registered_model"], lgb["version"], lgb["alias"]) == ("fraud_lightgbm", "1", "challenger")
-    assert (torch["registered_model"], torch["version"]) == ("fraud_torch", "1")
+    # One registered model; each family registers a candidate version behind its own alias.
+    assert (lgb["registered_model"], lgb["alias"], torch["registered_model"], torch["alias"]) == (
+        MODEL,
+        "challenger_lightgbm",
+        MODEL,
+        "challenger_torch",
+    )
+    assert {lgb["version"], torch["version"]} == {"1", "2"}
     assert lgb["windows"] == {
         "train": "2025-03-01..2025-03-06",
         "validation": "2025-03-07..2025-03-09",
         "holdout": "2025-03-10..2025-03-12",
     }
     assert lgb["holdout_roc_auc"] > 0.8 and torch["holdout_roc_auc"] > 0.7
-    assert lgb["model_card"].startswith("# Model card: fraud_lightgbm version 1")
+    assert lgb["model_card"].startswith(f"# Model card: {MODEL} version {lgb['version']}")
     assert "country=DE" in lgb["slices"]
+    assert "mlflow_run_url" not in lgb  # a SQLite store has no UI to link to
+
+    # The gate picked the better family as the first champion (floors only: there was no champion).
     promotion = _metadata(first, "model_promotion")
-    assert promotion["champions"] == {"fraud_lightgbm": "1", "fraud_torch": "1"}
-    assert sorted(promotion["promoted"]) == ["fraud_lightgbm", "fraud_torch"]
-    assert "promoted_first_model" in promotion["decisions"]
+    best = max((lgb, torch), key=lambda m: m["holdout_pr_auc"])
+    assert (promotion["outcome"], promotion["champion_version"]) == ("promoted_first_model", best["version"])
+    assert promotion["champion_family"] == best["family"]
+    assert "not the best candidate" in promotion["candidates"]
 
     client = resources["mlflow"].client()
-    torch_champion = registry.load_champion(client, "fraud_torch")
-    assert torch_champion.family == "torch" and torch_champion.features == MODEL_FEATURES
-    run = client.get_run(lgb["mlflow_run_id"])
-    assert run.data.tags["dagster_run_id"] == first.run_id
-    assert run.data.tags["git_commit"] == "0123abc-from-image"
-    assert client.get_model_version("fraud_lightgbm", "1").tags["git_commit"] == "0123abc-from-image"
+    champion = registry.load_champion(client)
+    assert (champion.name, champion.version, champion.family) == (MODEL, best["version"], best["family"])
+    assert champion.features == MODEL_FEATURES
+
+    # dagster-mlflow: one parent run for the Dagster run, one finished child per family, ended explicitly.
+    experiment = client.get_experiment_by_name(resources["mlflow_tracking"].experiment_name)
+    parent, children = _runs_of(client, experiment.experiment_id, first.run_id)
+    assert parent.info.status == "FINISHED"
+    assert sorted(c.data.tags["model_family"] for c in children) == ["lightgbm", "torch"]
+    assert {c.info.status for c in children} == {"FINISHED"}
+    assert {c.info.run_id for c in children} == {lgb["mlflow_run_id"], torch["mlflow_run_id"]}
+    assert lgb["mlflow_parent_run_id"] == torch["mlflow_parent_run_id"] == parent.info.run_id
+    assert client.get_run(lgb["mlflow_run_id"]).data.metrics["holdout_pr_auc"] == lgb["holdout_pr_auc"]
+    version_tags = client.get_model_version(MODEL, lgb["version"]).tags
+    assert version_tags[registry.PARENT_RUN_TAG] == parent.info.run_id
+    assert version_tags["git_commit"] == "0123abc-from-image"
+    assert client.get_run(lgb["mlflow_run_id"]).data.tags["git_commit"] == "0123abc-from-image"
     assert "**Git commit:** `0123abc-from-image`" in lgb["model_card"]
 
-    # Retrain LightGBM alone (same seed, same data): the challenger equals the champion, so it is rejected.
+    # Retrain the champion's family alone (same seed, same data): identical to the champion, so refused.
+    family = best["family"]
     second = dg.materialize(
         [fraud_model, model_promotion],
-        selection=["fraud_model/lightgbm", "model_promotion"],
+        selection=[f"fraud_model/{family}", "model_promotion"],
         resources=resources,
         run_config=run_config,
         instance=instance,
     )
     assert second.success
-    again = _metadata(second, "fraud_model/lightgbm")
-    assert again["version"] == "2"
-    assert again["holdout_pr_auc"] == lgb["holdout_pr_auc"]  # reproducible
-    assert again["training_data_sha256"] == lgb["training_data_sha256"]
+    again = _metadata(second, f"fraud_model/{family}")
+    assert again["version"] == "3"
+    assert again["holdout_pr_auc"] == best["holdout_pr_auc"]  # reproducible
+    assert again["training_data_sha256"] == best["training_data_sha256"]
+    _, children = _runs_of(client, experiment.experiment_id, second.run_id)
+    assert [c.data.tags["model_family"] for c in children] == [family]
     decision = _metadata(second, "model_promotion")
-    assert decision["champions"] == {"fraud_lightgbm": "1", "fraud_torch": "1"}
-    assert decision["promoted"] == []
-    assert "FAIL beats_champion" in decision["reasons"] and "already the champion" in decision["reasons"]
-    tags = client.get_model_version("fraud_lightgbm", "2").tags
+    assert (decision["outcome"], decision["champion_version"], decision["promoted"]) == (
+        "rejected",
+        best["version"],
+        False,
+    )
+    assert (decision["pr_auc_gain"], decision["pr_auc_gain_ci_low"], decision["pr_auc_gain_ci_high"]) == (
+        0.0,
+        0.0,
+        0.0,
+    )
+    assert decision["compared_days"] == "2025-03-10..2025-03-12"
+    assert decision["compared_positives"] == int(
+        training_dataset.filter(pl.col("event_timestamp").dt.day() >= 10)["is_fraud"].sum()
+    )
+    assert "FAIL pr_auc_gain" in decision["reasons"]
+    tags = client.get_model_version(MODEL, "3").tags
     assert tags["promotion_decision"] == "rejected"
+    assert tags["promotion_pr_auc_gain_ci"] == "0.000000..0.000000"
 
-    # A lenient gate promotes v2; it misbehaves in production and is rolled back to v1. A manual
-    # model_promotion afterwards (the same lenient gate, v2 still the challenger) must keep v1.
+    # A lenient gate promotes v3; it misbehaves in production and is rolled back. A manual
+    # model_promotion afterwards (the same lenient gate, v3 still its family's candidate) must not
+    # promote it again.
     lenient = {"ops": {"model_promotion": {"config": {"min_pr_auc_gain": -1.0}}}}
     promoted = dg.materialize([model_promotion], resources=resources, run_config=lenient, instance=instance)
-    assert _metadata(promoted, "model_promotion")["champions"]["fraud_lightgbm"] == "2"
+    assert _metadata(promoted, "model_promotion")["champion_version"] == "3"
     rollback = rollback_champion_job.execute_in_process(
         run_config={
             "ops": {
-                "rollback_champion_op": {
-                    "config": {"model_name": "fraud_lightgbm", "version": "1", "reason": "FR slice alert"}
-                }
+                "rollback_champion_op": {"config": {"version": best["version"], "reason": "FR slice alert"}}
             }
         },
         resources={"mlflow": resources["mlflow"]},
@@ -112,12 +158,10 @@ def test_train_both_families_then_promote_then_reject_an_equal_challenger_then_r
     assert rollback.success
     after = dg.materialize([model_promotion], resources=resources, run_config=lenient, instance=instance)
     decision = _metadata(after, "model_promotion")
-    assert decision["champions"] == {"fraud_lightgbm": "1", "fraud_torch": "1"}
-    assert decision["promoted"] == []
-    assert "challenger v2 was rolled back at" in decision["reasons"]
-    assert "(reason: FR slice alert) and is never promoted again; champion stays v1" in decision["reasons"]
-    assert "rolled_back" in decision["decisions"]
-    assert str(client.get_model_version_by_alias("fraud_lightgbm", "champion").version) == "1"
+    assert decision["champion_version"] != "3"
+    assert "v3: rolled back at" in decision["candidates"]
+    assert "(reason: FR slice alert); never promoted again" in decision["candidates"]
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) != "3"
 
 
 def test_training_window_with_one_class_fails_the_asset_with_the_reason(resources, make_frame, instance):
@@ -134,7 +178,12 @@ def test_training_window_with_one_class_fails_the_asset_with_the_reason(resource
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     error = failure.step_failure_data.error
     assert "label is_fraud has only class(es) [0]" in (error.cause or error).message
-    assert resources["mlflow"].client().search_registered_models() == []
+    client = resources["mlflow"].client()
+    assert client.search_registered_models() == []
+    # The parent run of the failed Dagster run is ended FAILED, with no child (nothing was trained).
+    experiment = client.get_experiment_by_name(resources["mlflow_tracking"].experiment_name)
+    (parent,) = client.search_runs([experiment.experiment_id], f"tags.dagster_run_id = '{result.run_id}'")
+    assert parent.info.status == "FAILED"
 
 
 def test_lineage_from_raw_data_to_batch_predictions():
