@@ -107,6 +107,7 @@ def materialize_redis(data_dir: Path, last_day: date) -> None:
     from mlops_assets.resources import build_resources
     from mlops_assets.settings import Settings
 
+    os.environ["MLOPS_REDIS_URL"] = REDIS_URL  # the Feast resource reads it as a dg.EnvVar in the run
     resources = build_resources(Settings(data_dir=data_dir, partitions_start=START, redis_url=REDIS_URL))
     tags = {
         "dagster/asset_partition_range_start": START.isoformat(),
@@ -411,9 +412,9 @@ def main() -> None:
             from mlops_assets.resources import build_resources
             from mlops_assets.settings import Settings
 
-            build_resources(Settings(data_dir=data_dir, partitions_start=START, redis_url=REDIS_URL))[
-                "feast"
-            ].feature_store().teardown()  # type: ignore[attr-defined]
+            settings = Settings(data_dir=data_dir, partitions_start=START, redis_url=REDIS_URL)
+            feast = build_resources(settings)["feast"].process_config_and_initialize()
+            feast.feature_store().teardown()  # type: ignore[attr-defined]
 
     print("\n| service | store | shadow | rate (req/s) | achieved | p50 ms | p95 ms | p99 ms | errors |")
     print("|---|---|---|---|---|---|---|---|---|")

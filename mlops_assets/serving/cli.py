@@ -16,11 +16,17 @@ from mlops_assets.settings import Settings
 
 
 def build_service(settings: Settings, config: ServeConfig) -> ScoringService:
-    """The service on the platform's resources (Feast, MLflow) and prediction-log folder."""
+    """The service on the platform's resources (Feast, MLflow) and prediction-log folder.
+
+    The resources carry their secrets as `dg.EnvVar`s (read in a Dagster run); outside a run they are
+    resolved here, from this process's environment.
+    """
     from mlops_assets.resources import build_resources
 
     resources = build_resources(settings)
-    return ScoringService(config, resources["feast"], resources["mlflow"], settings.prediction_log_dir)  # type: ignore[arg-type]
+    feast = resources["feast"].process_config_and_initialize()
+    mlflow = resources["mlflow"].process_config_and_initialize()
+    return ScoringService(config, feast, mlflow, settings.prediction_log_dir)  # type: ignore[arg-type]
 
 
 def main(argv: list[str] | None = None) -> None:
