@@ -6,6 +6,7 @@ result shows up in the UI afterwards (`make ui`).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -15,13 +16,16 @@ import dagster as dg
 import polars as pl
 
 from mlops_assets.instance import prepare_instance
-from mlops_assets.lakehouse import STAGING_DIR, existing_days
+from mlops_assets.lakehouse import STAGING_DIR, existing_days, scan_days
 from mlops_assets.settings import Settings
 from mlops_assets.simulator import SimulationConfig, write_days
-from mlops_assets.tables import DRIFT_REPORT
+from mlops_assets.tables import DRIFT_REPORT, QUARANTINED_TABLE
 
 DEMO_DAYS = 60
 DRIFT_AFTER_DAYS = 45
+# About one row in 200 broken the way real exports break (nulls, bad codes, duplicates, wrong days), so
+# the quarantine has something to show.
+DEMO_BAD_ROW_SHARE = 0.005
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 # The demo prints its own summary; step-level logs stay in the instance for the UI.
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -70,7 +74,7 @@ def run_demo(rows_per_day: int) -> None:
         drift_kinds=("covariate", "new_categories"),
     )
     began = time.perf_counter()
-    files = write_days(config, settings.data_dir, "parquet")
+    files = write_days(config, settings.data_dir, "parquet", bad_row_share=DEMO_BAD_ROW_SHARE)
     print(f"simulated {len(files)} days x {rows_per_day} rows into {settings.landing_dir}")
 
     from mlops_assets.definitions import defs  # after the environment is final
@@ -110,6 +114,7 @@ def print_summary(defs: dg.Definitions, settings: Settings) -> None:
         rows = pl.scan_parquet(files).select(pl.len()).collect().item() if files else 0
         layout = f"{partitions} partitions" if partitions else "unpartitioned"
         print(f"  {table.name:<26} {layout:>15}  {rows:>9} rows")
+    print_quarantine(settings)
     # Initialised: secret-bearing fields are `dg.EnvVar`s, resolved from the environment only here.
     client = (defs.resources or {})["mlflow"].process_config_and_initialize().client()
     print(f"\nModels in the MLflow registry ({settings.mlflow_tracking_uri}):")
@@ -119,13 +124,36 @@ def print_summary(defs: dg.Definitions, settings: Settings) -> None:
     for family, candidate in family_candidates(client, REGISTERED_MODEL_NAME).items():
         decision = candidate.tags.get("promotion_decision", "not judged yet")
         print(f"    candidate {family:<9} v{candidate.version}: {decision}")
+        reasons = json.loads(candidate.tags.get("promotion_reasons", "[]"))
+        for reason in [*reasons, *filter(None, [candidate.tags.get("promotion_note")])]:
+            print(f"      - {reason}")
     reports = sorted((settings.reports_dir / DRIFT_REPORT).glob("*.html"))
     print(f"\nEvidently drift reports: {len(reports)} in {settings.reports_dir / 'drift_report'}")
-    print("\nBrowse the lineage, runs and checks: `make ui`, then open http://127.0.0.1:3000")
+    print("\nOpen the tools on this state:")
+    print("  Dagster (lineage, runs, per-day checks): `make ui`, then http://127.0.0.1:3000")
+    print("  MLflow (runs, the registry, model cards): `make mlflow`, then http://127.0.0.1:5000")
+    print(f"  Evidently reports (HTML per day):        {settings.reports_dir / DRIFT_REPORT}")
     print("Query the tables with DuckDB: notebooks/analyst_drift.ipynb, or in Python:")
     print(
         f"  connect_lakehouse(Path('{settings.lakehouse_dir}')).sql('SELECT * FROM validated_transactions')"
     )
+
+
+def print_quarantine(settings: Settings) -> None:
+    """How many rows validation quarantined, by the rule they broke (the simulator breaks ~0.5 %)."""
+    root = settings.lakehouse_dir
+    quarantined = scan_days(root, QUARANTINED_TABLE, existing_days(root, QUARANTINED_TABLE))
+    if quarantined is None:
+        return
+    by_rule = (
+        quarantined.group_by("failed_checks")
+        .agg(pl.len().alias("rows"))
+        .sort("rows", descending=True)
+        .collect()
+    )
+    print(f"\nQuarantined rows: {int(by_rule['rows'].sum())}, by rule broken:")
+    for rule, rows in by_rule.iter_rows():
+        print(f"  {rows:>6}  {rule}")
 
 
 def main() -> None:

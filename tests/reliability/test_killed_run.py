@@ -115,7 +115,8 @@ def test_a_sigkilled_run_is_marked_failed_leaves_no_visible_temp_file_and_reruns
         # as a crashed machine or a killed container would.
         worker = psutil.Process(pid)
         _until("the partition write to begin", lambda: any(staging.glob("*.tmp")), interval_s=0.001)
-        for process in [*worker.children(recursive=True), worker]:
+        # The worker first: killed after its step process, it could still report the failure itself.
+        for process in [worker, *worker.children(recursive=True)]:
             process.send_signal(signal.SIGKILL)
 
         status = _until("run monitoring to end the run", lambda: _finished(instance, run_id))
