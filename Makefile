@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export MLOPS_DATA_DIR ?= $(CURDIR)/.mlops
 
-.PHONY: install demo test ui mlflow lint bench browser clean
+.PHONY: install demo test ui mlflow lint bench browser clean serve
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 MLFLOW_PORT ?= 5000
 mlflow: install
 	$(BIN)/python -m mlops_assets.mlflow_ui --port $(MLFLOW_PORT)
+
+## Score transactions over HTTP (127.0.0.1:$(SERVE_PORT)) against the demo's state: champion from MLflow,
+## merchant state from Feast's online store, the day after the last `online_features` materialization.
+SERVE_PORT ?= 8000
+serve: install
+	$(BIN)/mlops-serve --host 127.0.0.1 --port $(SERVE_PORT)
 
 lint: install
 	$(BIN)/ruff check .

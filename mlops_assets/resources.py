@@ -101,6 +101,24 @@ class LandingZoneResource(dg.ConfigurableResource):
         return Path(self.root)
 
 
+class PredictionLogResource(dg.ConfigurableResource):
+    """The scoring service's prediction log: `<root>/<YYYY-MM-DD>/<batch>.parquet`, files only added.
+
+    The service writes it (`serving.log`), the `serving_log` asset reads it; this handle only knows the
+    layout, the serving stage knows the schema.
+    """
+
+    root: str
+
+    def day_dir(self, day: date) -> Path:
+        """The folder of one day's batch files."""
+        return Path(self.root) / day.isoformat()
+
+    def day_files(self, day: date) -> list[Path]:
+        """The day's batch files, in the order they were written."""
+        return sorted(self.day_dir(day).glob("*.parquet"))
+
+
 def connect_lakehouse(root: Path) -> duckdb.DuckDBPyConnection:
     """Open an in-memory DuckDB with a view per table folder under `root`.
 
@@ -148,6 +166,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "feast": _feast_resource(settings),
         "mlflow": _mlflow_resource(settings),
         "mlflow_tracking": _mlflow_tracking_resource(settings),
+        "prediction_log": PredictionLogResource(root=str(settings.prediction_log_dir)),
     }
 
 

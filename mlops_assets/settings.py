@@ -110,6 +110,11 @@ class Settings:
         return self.data_dir / "feast"
 
     @property
+    def prediction_log_dir(self) -> Path:
+        """The scoring service's prediction log: one folder per day of micro-batch Parquet files."""
+        return self.data_dir / "serving" / "prediction_log"
+
+    @property
     def reports_dir(self) -> Path:
         """Evidently HTML/JSON reports and model cards."""
         return self.data_dir / "reports"

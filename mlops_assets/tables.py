@@ -14,6 +14,8 @@ CUSTOMER_TABLE: Final = "customer_features"
 MERCHANT_TABLE: Final = "merchant_features"
 TRAINING_TABLE: Final = "training_dataset"
 PREDICTIONS_TABLE: Final = "batch_predictions"
+SERVING_LOG_TABLE: Final = "serving_log"
+SHADOW_COMPARISON_TABLE: Final = "shadow_comparison"
 
 ONLINE_FEATURES: Final = "online_features"
 # A multi-asset with one key per model family: `fraud_model/<family>`.

@@ -341,7 +341,7 @@ def warm_up_decision(window: DateWindow, present: list[date], config: TrainingDa
     return f"excluded: {window.start}..{end - timedelta(days=1)} are warming up; the window starts {end}"
 
 
-def _materialized_until(store: Any, views: list[str]) -> datetime | None:
+def materialized_until(store: Any, views: list[str]) -> datetime | None:
     """The latest end of any materialization interval of `views` in the Feast registry, or None."""
     ends = [end for name in views for _, end in store.get_feature_view(name).materialization_intervals]
     return max(ends) if ends else None
@@ -393,7 +393,7 @@ def online_features(
     views = [CUSTOMER_FEATURE_VIEW, MERCHANT_FEATURE_VIEW]
     store = feast.apply()
     start, end = day_start(days[0]), day_start(days[-1] + timedelta(days=1))
-    online_until = _materialized_until(store, views)
+    online_until = materialized_until(store, views)
     catch_up = online_until is not None and online_until > end
     if online_until is not None and catch_up:
         context.log.info(f"online store already holds data up to {online_until}: materializing up to there")

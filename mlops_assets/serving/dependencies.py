@@ -1,0 +1,55 @@
+"""Calls to the service's dependencies (Feast online store, MLflow registry) with a deadline each.
+
+Neither Feast's online read nor MLflow's client takes a per-call timeout for every backend (SQLite has
+none; MLflow's SQLAlchemy store retries a dead database for about 100 s), so each call runs on a worker
+thread and the caller stops waiting at the deadline. A dependency that fails or times out raises
+`DependencyUnavailableError` naming the service, which the app turns into a 503.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import TypeVar
+
+from mlops_assets.mlflow_resource import redact_uri
+
+T = TypeVar("T")
+
+
+class DependencyUnavailableError(RuntimeError):
+    """A dependency failed or did not answer in time; `service` names it (e.g. `feast online store`)."""
+
+    def __init__(self, service: str, detail: str) -> None:
+        super().__init__(f"{service} unavailable: {detail}")
+        self.service = service
+        self.detail = detail
+
+
+class Dependency:
+    """One named dependency with its deadline and its own worker threads (a hung call blocks only it)."""
+
+    def __init__(self, service: str, timeout_s: float, workers: int = 4) -> None:
+        self.service = service
+        self.timeout_s = timeout_s
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=service.replace(" ", "-"))
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """`fn()` on a worker thread; `DependencyUnavailableError` on an exception or past the deadline."""
+        future = self._pool.submit(fn)
+        try:
+            return future.result(timeout=self.timeout_s)
+        except FutureTimeout:
+            future.cancel()
+            raise DependencyUnavailableError(self.service, f"no answer within {self.timeout_s:g} s") from None
+        except DependencyUnavailableError:
+            raise
+        except Exception as exc:
+            # Redacted: a driver's message may carry the connection URI, password included.
+            first_line = redact_uri(str(exc).splitlines()[0]) if str(exc) else "no detail"
+            raise DependencyUnavailableError(self.service, f"{type(exc).__name__}: {first_line}") from exc
+
+    def close(self) -> None:
+        """Stop the worker threads without waiting for a hung call."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
