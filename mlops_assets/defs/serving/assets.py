@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import polars as pl
 
-from mlops_assets.defs.features.warmup import first_data_day
 from mlops_assets.defs.monitoring.config import DriftReportConfig
 from mlops_assets.defs.monitoring.drift import ReferenceWindowError, compare_to_reference, summarize
 from mlops_assets.defs.monitoring.predictions import SCORE_COLUMN
@@ -154,7 +153,9 @@ def served_drift_verdict(
             mlflow,
             (str(top[0]), str(top[1])),
             config.drift_config(),
-            first_data_day(lakehouse.root_path),
+            # The whole training window, as before the warm-up rule: whether served traffic should be
+            # judged against warm-up days is the serving check's owner's call (left unchanged here).
+            None,
         )
     except ReferenceWindowError as exc:
         return judge_feature_drift([], MAX_DRIFT_SHARE, str(exc))
