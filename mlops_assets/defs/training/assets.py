@@ -13,11 +13,11 @@ from typing import Any
 
 import dagster as dg
 
-from mlops_assets.defs.training.data import SplitConfig
+from mlops_assets.defs.training.data import SplitConfig, combined_hash, partition_hashes
 from mlops_assets.defs.training.flow import TrainingOutcome
 from mlops_assets.defs.training.models import LIGHTGBM, REGISTERED_MODEL_NAME, TORCH
 from mlops_assets.defs.training.promotion import PromotionPolicy, PromotionResult
-from mlops_assets.defs.training.registry import candidate_alias
+from mlops_assets.defs.training.registry import candidate_alias, champion_trained_on
 from mlops_assets.feature_catalog import (
     FEATURE_FILL_VALUES,
     FEATURE_SERVICE_NAME,
@@ -49,6 +49,9 @@ class FraudModelConfig(dg.Config):
     num_threads: int = 2
     lightgbm_max_rounds: int = 1_000
     torch_max_epochs: int = 30
+    allow_champion_data: bool = False
+    """Train even when training_dataset is exactly the champion's data (by hand, e.g. to try other
+    parameters); automated retraining never sets it, so it never retrains on nothing new."""
 
 
 class PromotionConfig(dg.Config):
@@ -129,10 +132,20 @@ def fraud_model(
         ),
     }
     parent_run_id = mlflow_tracking.parent_run_id
+    selected = {family: key for family, key in FRAUD_MODEL_KEYS.items() if key in context.selected_asset_keys}
+    data_hash = combined_hash(partition_hashes(dataset))
+    same_data = champion_trained_on(mlflow.client(), REGISTERED_MODEL_NAME, data_hash)
+    if same_data is not None and not config.allow_champion_data:
+        # Nothing new to learn: no candidate is trained, so model_promotion (downstream) is skipped too.
+        reason = (
+            f"not retrained: training_dataset (sha256 {data_hash}) is exactly the data champion "
+            f"v{same_data.version} was trained on; the next mature labelled day will change it"
+        )
+        context.log.info(reason)
+        mlflow.client().set_tag(parent_run_id, "mlops.skipped", reason)
+        selected = {}
     try:
-        for family, key in FRAUD_MODEL_KEYS.items():
-            if key not in context.selected_asset_keys:
-                continue
+        for family, key in selected.items():
             outcome = train_and_register(
                 dataset,
                 family,

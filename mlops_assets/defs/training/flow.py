@@ -285,7 +285,7 @@ def register_candidate(
         registry.TRAIN_WINDOW_TAG: format_day_window(*windows["train"]),
         registry.VALIDATION_WINDOW_TAG: format_day_window(*windows["validation"]),
         registry.HOLDOUT_WINDOW_TAG: format_day_window(*windows["holdout"]),
-        "training_data_sha256": fitted.data_hash,
+        registry.TRAINING_DATA_HASH_TAG: fitted.data_hash,
         "git_commit": commit,
         "dagster_run_id": dagster_run_id,
         **({registry.PARENT_RUN_TAG: parent_run_id} if parent_run_id else {}),

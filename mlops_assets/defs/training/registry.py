@@ -47,6 +47,8 @@ VALIDATION_WINDOW_TAG = "validation_window"
 HOLDOUT_WINDOW_TAG = "holdout_window"
 # The MLflow parent run of the Dagster run that trained a version (its own run is that run's child).
 PARENT_RUN_TAG = "mlflow_parent_run_id"
+# The content hash of the training data a version was trained on (`data.combined_hash`).
+TRAINING_DATA_HASH_TAG = "training_data_sha256"
 # Set on the version a rollback moved `champion` away from: the gate never promotes it again.
 ROLLED_BACK_TAG = "rolled_back_at"
 
@@ -217,6 +219,18 @@ def family_candidates(client: MlflowClient, name: str) -> dict[str, ModelVersion
     """Each family's candidate version (the one its `challenger_<family>` alias points at), if any."""
     found = {family: alias_version(client, name, candidate_alias(family)) for family in FAMILIES}
     return {family: mv for family, mv in found.items() if mv is not None}
+
+
+def champion_trained_on(client: MlflowClient, name: str, data_hash: str) -> ModelVersion | None:
+    """The champion of `name` when it was trained on exactly this data (content hash), else None.
+
+    Retraining on the champion's own data cannot teach anything new: the new candidate would be the
+    champion again, up to noise, and the gate would (rightly) refuse it.
+    """
+    champion = alias_version(client, name, CHAMPION)
+    if champion is None or champion.tags.get(TRAINING_DATA_HASH_TAG) != data_hash:
+        return None
+    return champion
 
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:

@@ -104,13 +104,28 @@ def test_train_both_families_then_promote_then_reject_an_equal_challenger_then_r
     assert client.get_run(lgb["mlflow_run_id"]).data.tags["git_commit"] == "0123abc-from-image"
     assert "**Git commit:** `0123abc-from-image`" in lgb["model_card"]
 
-    # Retrain the champion's family alone (same seed, same data): identical to the champion, so refused.
+    # A retraining on exactly the champion's data trains nothing (so nothing to promote either).
     family = best["family"]
+    idle = dg.materialize(
+        [fraud_model, model_promotion], resources=resources, run_config=run_config, instance=instance
+    )
+    assert idle.success
+    assert idle.get_asset_materialization_events() == []
+    skipped, no_children = _runs_of(client, experiment.experiment_id, idle.run_id)
+    assert no_children == []
+    assert skipped.data.tags["mlops.skipped"].startswith(
+        f"not retrained: training_dataset (sha256 {best['training_data_sha256']}) is exactly the data "
+        f"champion v{best['version']} was trained on"
+    )
+    assert sorted(str(v.version) for v in client.search_model_versions(f"name='{MODEL}'")) == ["1", "2"]
+
+    # By hand it may (same seed, same data): the candidate is identical to the champion, so refused.
+    by_hand = {"ops": {"fraud_model": {"config": {**TRAIN_CONFIG, "allow_champion_data": True}}}}
     second = dg.materialize(
         [fraud_model, model_promotion],
         selection=[f"fraud_model/{family}", "model_promotion"],
         resources=resources,
-        run_config=run_config,
+        run_config=by_hand,
         instance=instance,
     )
     assert second.success
