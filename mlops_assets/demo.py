@@ -145,10 +145,15 @@ def print_quarantine(settings: Settings) -> None:
     quarantined = scan_days(root, QUARANTINED_TABLE, existing_days(root, QUARANTINED_TABLE))
     if quarantined is None:
         return
+    # A rule's arguments (day bounds, category lists) are dropped so that one rule counts once across
+    # days; a row that broke several rules is counted under its first.
+    rule = pl.concat_str(
+        pl.col("failed_columns"), pl.lit(": "), pl.col("failed_checks").str.replace(r"\(.*$", "")
+    )
     by_rule = (
-        quarantined.group_by("failed_checks")
+        quarantined.group_by(rule.alias("rule"))
         .agg(pl.len().alias("rows"))
-        .sort("rows", descending=True)
+        .sort(["rows", "rule"], descending=[True, False])
         .collect()
     )
     print(f"\nQuarantined rows: {int(by_rule['rows'].sum())}, by rule broken:")
