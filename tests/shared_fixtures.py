@@ -93,3 +93,21 @@ def stop_process_group(process: subprocess.Popen[bytes], timeout_s: float = 30) 
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def simulated_model_inputs(config: SimulationConfig) -> pl.DataFrame:
+    """Every simulated transaction of `config` with its features, built in memory by the platform's code."""
+    from mlops_assets.defs.features.compute import compute_customer_features, compute_merchant_features
+    from mlops_assets.defs.features.dataset import join_features
+    from mlops_assets.simulator import simulate_day
+
+    transactions = pl.concat([simulate_day(day, config) for day in config.dates]).lazy()
+    return join_features(
+        transactions, compute_customer_features(transactions), compute_merchant_features(transactions)
+    )
+
+
+def rows_between_days(frame: pl.DataFrame, start: date, first: int, last: int) -> pl.DataFrame:
+    """Rows whose event day is `start + first` .. `start + last` days (both included)."""
+    day = pl.col("event_timestamp").dt.date()
+    return frame.filter(day.is_between(start + timedelta(days=first), start + timedelta(days=last)))

@@ -6,16 +6,15 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 import pytest
+from shared_fixtures import rows_between_days, simulated_model_inputs
 
-from mlops_assets.defs.features.compute import compute_customer_features, compute_merchant_features
-from mlops_assets.defs.features.dataset import join_features
 from mlops_assets.defs.monitoring.estimation import estimate_performance, realized_performance
 from mlops_assets.defs.training.calibration import Calibration, fit_calibration
 from mlops_assets.defs.training.data import feature_matrix, labels
 from mlops_assets.defs.training.evaluation import evaluate
 from mlops_assets.defs.training.lightgbm_model import LightGBMParams, train_lightgbm
 from mlops_assets.feature_catalog import MODEL_FEATURES
-from mlops_assets.simulator import SimulationConfig, simulate_day
+from mlops_assets.simulator import SimulationConfig
 
 # Stated tolerances: on six days without concept drift (about 90 frauds), the estimate is within
 # ESTIMATE_TOLERANCE of the realized value (absolute); precision and recall at the decision threshold
@@ -67,15 +66,11 @@ def test_calibration_is_monotone_bounded_and_survives_its_tag():
 
 @pytest.fixture(scope="module")
 def dataset() -> pl.DataFrame:
-    transactions = pl.concat([simulate_day(day, CONFIG) for day in CONFIG.dates]).lazy()
-    return join_features(
-        transactions, compute_customer_features(transactions), compute_merchant_features(transactions)
-    )
+    return simulated_model_inputs(CONFIG)
 
 
 def _days(frame: pl.DataFrame, first: int, last: int) -> pl.DataFrame:
-    day = pl.col("event_timestamp").dt.date()
-    return frame.filter(day.is_between(START + timedelta(days=first), START + timedelta(days=last)))
+    return rows_between_days(frame, START, first, last)
 
 
 def test_estimate_tracks_the_realized_metric_without_concept_drift_and_misses_concept_drift(dataset):
