@@ -134,7 +134,8 @@ def fraud_model(
     parent_run_id = mlflow_tracking.parent_run_id
     selected = {family: key for family, key in FRAUD_MODEL_KEYS.items() if key in context.selected_asset_keys}
     data_hash = combined_hash(partition_hashes(dataset))
-    same_data = champion_trained_on(mlflow.client(), REGISTERED_MODEL_NAME, data_hash)
+    client = mlflow.client()
+    same_data = champion_trained_on(client, REGISTERED_MODEL_NAME, data_hash)
     if same_data is not None and not config.allow_champion_data:
         # Nothing new to learn: no candidate is trained, so model_promotion (downstream) is skipped too.
         reason = (
@@ -142,7 +143,7 @@ def fraud_model(
             f"v{same_data.version} was trained on; the next mature labelled day will change it"
         )
         context.log.info(reason)
-        mlflow.client().set_tag(parent_run_id, "mlops.skipped", reason)
+        client.set_tag(parent_run_id, "mlops.skipped", reason)
         selected = {}
     try:
         for family, key in selected.items():
