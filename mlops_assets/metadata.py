@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import polars as pl
+
+# Dagster exports no public constructor for a check's target; it is the record `AssetCheckResult` builds.
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 
 
 def _cell(value: object) -> str:
@@ -59,9 +65,54 @@ def partition_metadata(
     context.add_asset_metadata(dict(metadata), asset_key=asset_key, partition_key=day.isoformat())
 
 
+@dataclass(frozen=True)
+class CheckTargets:
+    """The latest materialization of each day of one asset: what that day's check results describe.
+
+    Looked up once for a ranged run (one query for all its days) rather than once per check and day:
+    a year's backfill with three checks would otherwise make a thousand instance queries.
+    """
+
+    asset_key: dg.AssetKey
+    latest: Mapping[date, AssetCheckEvaluationTargetMaterializationData | None]
+
+    @classmethod
+    def lookup(cls, context: dg.AssetExecutionContext, asset_key: str, days: Sequence[date]) -> CheckTargets:
+        """Each day's latest materialization of `asset_key`; call after the run's materializations."""
+        key = dg.AssetKey(asset_key)
+        found: dict[str, dg.EventLogRecord] = {}
+        # Newest first: the first record seen for a day is its latest. Days materialized by this run
+        # are the newest, so one page of len(days) covers them; any other day is looked up alone.
+        for record in _materializations(context, key, [d.isoformat() for d in days], len(days)):
+            found.setdefault(str(record.partition_key), record)
+        for day in days:
+            if day.isoformat() not in found:
+                for record in _materializations(context, key, [day.isoformat()], 1):
+                    found[day.isoformat()] = record
+        return cls(
+            asset_key=key,
+            latest={
+                day: _target(found[day.isoformat()]) if day.isoformat() in found else None for day in days
+            },
+        )
+
+
+def _materializations(
+    context: dg.AssetExecutionContext, key: dg.AssetKey, partitions: list[str], limit: int
+) -> Sequence[dg.EventLogRecord]:
+    return context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=partitions), limit=limit
+    ).records
+
+
+def _target(record: dg.EventLogRecord) -> AssetCheckEvaluationTargetMaterializationData:
+    return AssetCheckEvaluationTargetMaterializationData(
+        storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+    )
+
+
 def partition_check(
-    context: dg.AssetExecutionContext,
-    asset_key: str,
+    targets: CheckTargets,
     check_name: str,
     day: date,
     passed: bool,
@@ -77,27 +128,11 @@ def partition_check(
     a ranged run it would be stored without one. `AssetCheckEvaluation` carries the partition itself;
     yielded from the asset's op, it is recorded in the event log as that day's result (and a failed
     blocking ERROR evaluation fails the step after every day's result is stored). It names the day's
-    latest materialization as its target, as `AssetCheckResult` does, so the UI shows the result as
-    current for that partition; call it after the asset's `MaterializeResult` has been yielded.
+    latest materialization as its target (`targets`), as `AssetCheckResult` does, so the UI shows the
+    result as current for that partition.
     """
-    # Dagster exports no public constructor for the target; it is the record `AssetCheckResult` builds.
-    from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-        AssetCheckEvaluationTargetMaterializationData,
-    )
-
-    key = dg.AssetKey(asset_key)
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[day.isoformat()]), limit=1
-    ).records
-    target = (
-        AssetCheckEvaluationTargetMaterializationData(
-            storage_id=records[0].storage_id, run_id=records[0].run_id, timestamp=records[0].timestamp
-        )
-        if records
-        else None
-    )
     return dg.AssetCheckEvaluation(
-        asset_key=key,
+        asset_key=targets.asset_key,
         check_name=check_name,
         passed=passed,
         metadata=dict(metadata or {}),
@@ -105,5 +140,5 @@ def partition_check(
         description=description,
         blocking=blocking,
         partition=day.isoformat(),
-        target_materialization_data=target,
+        target_materialization_data=targets.latest.get(day),
     )

@@ -6,7 +6,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from mlops_assets.defs.ingestion.landing import ingest_day
+from mlops_assets.defs.ingestion.landing import ingest_days
 from mlops_assets.metadata import files_size_bytes, partition_metadata, preview, table_schema
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource, LandingZoneResource
@@ -33,12 +33,14 @@ def raw_transactions(
     """
     # Read every day before writing any: a bad file on day N of a backfill fails the run with nothing
     # written, instead of leaving days 1..N-1 rewritten and the rest stale.
-    frames = {day: ingest_day(landing.root_path, day) for day in partition_days(context)}
+    frames = ingest_days(landing.root_path, partition_days(context))
     written = {day: lakehouse.write_partition(RAW_TABLE, day, frame) for day, frame in frames.items()}
     for day, frame in frames.items():
-        context.log.info(f"partition {day}: {frame.height} rows from {frame['source_file'].n_unique()} files")
         partition_metadata(context, day, raw_day_metadata(frame, written[day]))
     combined = pl.concat(frames.values())
+    context.log.info(
+        f"{len(frames)} partitions, {combined.height} rows from {combined['source_file'].n_unique()} files"
+    )
     return dg.MaterializeResult(
         metadata={
             "dagster/column_schema": table_schema(combined),

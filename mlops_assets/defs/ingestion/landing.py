@@ -34,7 +34,8 @@ import gzip
 import hashlib
 import io
 import zlib
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -54,6 +55,8 @@ LANDING_FORMS: dict[str, str] = {
 ACCEPTED_FORMS = ", ".join(f"*{suffix}" for suffix in LANDING_FORMS)
 CSV_DELIMITERS = (",", ";", "\t", "|")
 MAX_LINES_NAMED = 5
+# While a range of days is typed together: the day a row landed for, and its file's place in the order.
+_DAY, _FILE = "_partition_day", "_file_order"
 
 _COMMON_ISO8601 = "%Y-%m-%dT%H:%M:%S%.f%z"  # 2026-01-10T08:00:00[.123456]+00:00 or +0000
 # ISO 8601 forms, tried in order after `_normalise_iso8601`; the first that parses a value wins, so
@@ -156,7 +159,7 @@ def _describe(path: Path, landing_dir: Path, day: date) -> LandingFile:
 
 
 def read_landing_file(file: LandingFile, day: date) -> pl.DataFrame:
-    """Read one landing file and coerce it to the contract, adding lineage columns."""
+    """Read one landing file as it is: its contract columns in contract order, values not yet typed."""
     where = f"partition {day.isoformat()}: file {file.relative_path}"
     if file.size_bytes == 0:
         raise LandingFileError(f"{where}: empty file (0 bytes); re-export it or remove it")
@@ -168,12 +171,7 @@ def read_landing_file(file: LandingFile, day: date) -> pl.DataFrame:
         except Exception as exc:
             raise LandingFileError(f"{where}: cannot be read ({type(exc).__name__}: {exc})") from exc
     _check_columns(frame, where)
-    typed = coerce_to_contract(frame)
-    return typed.with_columns(
-        pl.lit(file.relative_path).alias("source_file"),
-        pl.int_range(pl.len(), dtype=pl.Int64).alias("source_row"),
-        pl.lit(file.sha256).alias("source_sha256"),
-    )
+    return frame.select(TRANSACTION_COLUMNS)
 
 
 def _uncompressed(file: LandingFile, where: str) -> bytes:
@@ -386,11 +384,44 @@ def coerce_to_contract(frame: pl.DataFrame) -> pl.DataFrame:
     return typed.with_columns(failures[PARSE_ERROR_COLUMN].replace("", None).alias(PARSE_ERROR_COLUMN))
 
 
+def ingest_days(
+    landing_dir: Path, days: Sequence[date], ingested_at: datetime | None = None
+) -> dict[date, pl.DataFrame]:
+    """Each day's landing files as one frame in the contract's types plus lineage columns, per day.
+
+    Every file of every day is read (and every error raised) before any value is typed. The typing then
+    runs once per distinct file schema over all the days' rows, not once per file: a year of daily
+    files is a few vectorized passes instead of a per-file fixed cost (issue 13's backfill target).
+    Rows keep their day, file and in-file order; a day's frame is what ingesting that day alone gives.
+    """
+    stamp = ingested_at or datetime.now(UTC)
+    by_schema: dict[tuple[tuple[str, pl.DataType], ...], list[pl.DataFrame]] = defaultdict(list)
+    files = [(day, file) for day in days for file in list_landing_files(landing_dir, day)]
+    for order, (day, file) in enumerate(files):
+        frame = read_landing_file(file, day)
+        by_schema[tuple(frame.schema.items())].append(
+            frame.with_columns(
+                pl.lit(day).alias(_DAY),
+                pl.lit(order).alias(_FILE),
+                pl.lit(file.relative_path).alias("source_file"),
+                pl.int_range(pl.len(), dtype=pl.Int64).alias("source_row"),
+                pl.lit(file.sha256).alias("source_sha256"),
+            )
+        )
+    lineage = [_DAY, _FILE, "source_file", "source_row", "source_sha256"]
+    rows = (
+        pl.concat(
+            coerce_to_contract(untyped).hstack(untyped.select(lineage))
+            for untyped in (pl.concat(frames) for frames in by_schema.values())
+        )
+        .sort(_FILE, "source_row")
+        .drop(_FILE)
+        .with_columns(pl.lit(stamp).cast(pl.Datetime("us", "UTC")).alias("ingested_at"))
+    )
+    by_day = rows.partition_by(_DAY, as_dict=True, include_key=False, maintain_order=True)
+    return {day: by_day.get((day,), rows.drop(_DAY).clear()) for day in days}
+
+
 def ingest_day(landing_dir: Path, day: date, ingested_at: datetime | None = None) -> pl.DataFrame:
     """All of a day's landing files as one frame in the contract's types plus lineage columns."""
-    files = list_landing_files(landing_dir, day)
-    stamp = ingested_at or datetime.now(UTC)
-    frames = [read_landing_file(f, day) for f in files]
-    return pl.concat(frames, how="vertical").with_columns(
-        pl.lit(stamp).cast(pl.Datetime("us", "UTC")).alias("ingested_at")
-    )
+    return ingest_days(landing_dir, [day], ingested_at)[day]

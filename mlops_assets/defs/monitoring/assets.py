@@ -50,7 +50,7 @@ from mlops_assets.defs.monitoring.report import (
 )
 from mlops_assets.defs.training.lineage import ModelVersionKey, model_baseline, seen_until
 from mlops_assets.defs.validation.quality import TRAILING_DAYS
-from mlops_assets.metadata import markdown_table, partition_check, partition_metadata
+from mlops_assets.metadata import CheckTargets, markdown_table, partition_check, partition_metadata
 from mlops_assets.mlflow_resource import MlflowResource
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource, ReportsResource
@@ -271,13 +271,13 @@ def _check_results(
         VOLUME_CHECK: dg.AssetCheckSeverity.WARN,
     }
     selected = {key.name for key in context.selected_asset_check_keys}
+    targets = CheckTargets.lookup(context, DRIFT_REPORT, [result.day for result in results])
     for result in results:
         for check, verdict in result.verdicts.items():
             if check not in selected or verdict.status == "skipped":
                 continue
             yield partition_check(
-                context,
-                DRIFT_REPORT,
+                targets,
                 check,
                 result.day,
                 verdict.passed,

@@ -1,7 +1,7 @@
 """`validated_transactions` and `quarantined_transactions`, split by the pandera schema, with checks."""
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
@@ -15,9 +15,16 @@ from mlops_assets.defs.validation.quality import (
     null_rates,
     volume_verdict,
 )
-from mlops_assets.defs.validation.split import split_transactions
+from mlops_assets.defs.validation.split import split_partitions
 from mlops_assets.domain import TRANSACTION_ID
-from mlops_assets.metadata import markdown_table, partition_check, partition_metadata, preview, table_schema
+from mlops_assets.metadata import (
+    CheckTargets,
+    markdown_table,
+    partition_check,
+    partition_metadata,
+    preview,
+    table_schema,
+)
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource
 from mlops_assets.tables import QUARANTINED_TABLE, RAW_TABLE, VALIDATED_TABLE
@@ -84,11 +91,11 @@ def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, la
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     checks = {key.name for key in context.selected_asset_check_keys}
     days = partition_days(context)
+    raw_by_day = {day: lakehouse.read_partition(RAW_TABLE, day) for day in days}
+    results = split_partitions(raw_by_day)
     days_summary: list[dict[str, Any]] = []
-    valid_frames, quarantined_frames, failure_frames = [], [], []
-    for day in days:
-        raw = lakehouse.read_partition(RAW_TABLE, day)
-        result = split_transactions(raw, day)
+    for day, result in results.items():
+        raw = raw_by_day[day]
         failures = failure_summary(result.failures)
         if VALIDATED_TABLE in selected:
             path = lakehouse.write_partition(VALIDATED_TABLE, day, result.valid)
@@ -115,9 +122,6 @@ def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, la
                 },
                 QUARANTINED_TABLE,
             )
-        valid_frames.append(result.valid)
-        quarantined_frames.append(result.quarantined)
-        failure_frames.append(result.failures)
         days_summary.append(
             {
                 "day": day,
@@ -129,6 +133,9 @@ def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, la
                 "failures": failures,
             }
         )
+    valid_frames = [r.valid for r in results.values()]
+    quarantined_frames = [r.quarantined for r in results.values()]
+    failure_frames = [r.failures for r in results.values()]
 
     if VALIDATED_TABLE in selected:
         valid = pl.concat(valid_frames)
@@ -158,20 +165,33 @@ def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, la
                 "preview": preview(quarantined.select("quarantine_reason", TRANSACTION_ID, "source_file")),
             },
         )
+    if not checks:
+        return
     # Judged after every day is written, so each day's volume sees the days before it in this run.
+    targets = CheckTargets.lookup(context, VALIDATED_TABLE, days)
+    in_run = {row["day"]: row["valid"] for row in days_summary} if VALIDATED_TABLE in selected else {}
+    valid_rows = valid_row_counts(lakehouse, days, in_run)
     for row in days_summary:
-        yield from _day_checks(context, row, checks, lakehouse)
+        yield from _day_checks(targets, row, checks, valid_rows)
+
+
+def valid_row_counts(
+    lakehouse: LakehouseResource, days: list[date], in_run: dict[date, int]
+) -> dict[date, int]:
+    """Valid rows of the run's days and the `TRAILING_DAYS` before them: this run's counts, else disk."""
+    wanted = [days[0] - timedelta(days=i) for i in range(TRAILING_DAYS, 0, -1)] + days
+    on_disk = {d: lakehouse.read_partition_row_count(VALIDATED_TABLE, d) for d in wanted if d not in in_run}
+    return in_run | {d: n for d, n in on_disk.items() if n is not None}
 
 
 def _day_checks(
-    context: dg.AssetExecutionContext, row: dict[str, Any], checks: set[str], lakehouse: LakehouseResource
+    targets: CheckTargets, row: dict[str, Any], checks: set[str], valid_rows: dict[date, int]
 ) -> Iterator[dg.AssetCheckEvaluation]:
     """One day's result for each selected validation check."""
     day: date = row["day"]
     if SCHEMA_PASS_RATE in checks:
         yield partition_check(
-            context,
-            VALIDATED_TABLE,
+            targets,
             SCHEMA_PASS_RATE,
             day,
             row["pass_rate"] >= MIN_PASS_RATE,
@@ -185,12 +205,12 @@ def _day_checks(
             blocking=True,
         )
     if VOLUME_CHECK in checks:
-        trailing = lakehouse.trailing_row_counts(VALIDATED_TABLE, day, TRAILING_DAYS)
+        before = (day - timedelta(days=i) for i in range(1, TRAILING_DAYS + 1))
+        trailing = [valid_rows[d] for d in before if d in valid_rows]
         verdict = volume_verdict(int(row["valid"]), trailing)
         if verdict.ratio is not None:
             yield partition_check(
-                context,
-                VALIDATED_TABLE,
+                targets,
                 VOLUME_CHECK,
                 day,
                 verdict.passed,
@@ -201,8 +221,7 @@ def _day_checks(
     if NULL_RATES_CHECK in checks:
         high = {c: round(r, 5) for c, r in row["nulls"].items() if r > MAX_NULL_RATE}
         yield partition_check(
-            context,
-            VALIDATED_TABLE,
+            targets,
             NULL_RATES_CHECK,
             day,
             not high,

@@ -111,3 +111,34 @@ def test_naive_parquet_timestamps_are_read_as_utc(tmp_path: Path) -> None:
     out = ingest_day(tmp_path, DAY)
     assert out["event_timestamp"].to_list() == frame["event_timestamp"].to_list()
     assert date(2026, 1, 10) == out["event_timestamp"].dt.date().unique().item()
+
+
+def test_a_range_of_days_ingested_together_equals_each_day_ingested_alone(tmp_path: Path) -> None:
+    """The vectorized backfill path types all days at once; each day must come out as if read alone."""
+    from datetime import UTC, datetime, timedelta
+
+    from mlops_assets.defs.ingestion.landing import ingest_days
+
+    config = SimulationConfig(start=DAY, days=3, rows_per_day=15)
+    days = [DAY + timedelta(days=i) for i in range(3)]
+    for day in days:
+        frame = simulate_day(day, config)
+        folder = tmp_path / day.isoformat()
+        (folder / "nested").mkdir(parents=True)
+        frame.head(5).write_parquet(folder / "b.parquet")
+        # One file per day as text, with a value that does not parse: typed in the same pass as the rest.
+        frame.slice(5, 6).with_columns(pl.lit("abc").alias("amount_eur")).write_csv(folder / "a.csv")
+        frame.tail(4).select(reversed(frame.columns)).write_parquet(folder / "nested" / "c.parquet")
+    stamp = datetime(2026, 2, 1, tzinfo=UTC)
+    together = ingest_days(tmp_path, days, stamp)
+    assert list(together) == days
+    for day in days:
+        alone = ingest_day(tmp_path, day, stamp)
+        assert together[day].equals(alone), day
+        assert alone.height == 15
+        assert alone["parse_error"].drop_nulls().len() == 6
+        assert alone["source_file"].unique(maintain_order=True).to_list() == [
+            f"{day}/a.csv",
+            f"{day}/b.parquet",
+            f"{day}/nested/c.parquet",
+        ]

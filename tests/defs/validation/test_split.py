@@ -142,3 +142,54 @@ def test_a_wrongly_typed_column_is_a_table_level_error_naming_the_column() -> No
     raw = _raw(BASE).with_columns(pl.col("amount_eur").cast(pl.String))
     with pytest.raises(SchemaContractError, match=r"partition 2026-01-10: column amount_eur: rule dtype"):
         split_transactions(raw, DAY)
+
+
+def test_days_validated_together_are_judged_as_each_day_alone() -> None:
+    """One pandera pass over a range: day bounds and duplicates are judged within each row's own day."""
+    from mlops_assets.defs.validation.split import split_partitions
+
+    next_day = DAY + timedelta(days=1)
+    day_two = simulate_day(next_day, SimulationConfig(start=DAY, days=2, rows_per_day=30))
+    raw = {
+        # Day one: a late row (on day two's date) and a duplicate id.
+        DAY: _raw(
+            _with(3, event_timestamp=datetime(2026, 1, 11, 8, tzinfo=UTC)).with_columns(
+                pl.when(pl.int_range(pl.len()) == 5)
+                .then(pl.lit(BASE["transaction_id"][4]))
+                .otherwise(pl.col("transaction_id"))
+                .alias("transaction_id")
+            )
+        ),
+        # Day two repeats one of day one's ids (valid: uniqueness is per day) and has an early row.
+        next_day: _raw(
+            day_two.with_columns(
+                pl.when(pl.int_range(pl.len()) == 0)
+                .then(pl.lit(BASE["transaction_id"][0]))
+                .otherwise(pl.col("transaction_id"))
+                .alias("transaction_id"),
+                pl.when(pl.int_range(pl.len()) == 1)
+                .then(pl.lit(datetime(2026, 1, 10, 23, tzinfo=UTC)))
+                .otherwise(pl.col("event_timestamp"))
+                .alias("event_timestamp"),
+            )
+        ),
+    }
+    together = split_partitions(raw)
+    for day, frame in raw.items():
+        alone = split_transactions(frame, day)
+        for part in ("valid", "quarantined", "failures"):
+            assert getattr(together[day], part).equals(getattr(alone, part)), (day, part)
+    assert together[DAY].quarantined["failed_checks"].to_list() == [
+        "less_than(the next day's 00:00 UTC)",
+        "field_uniqueness",
+    ]
+    assert together[next_day].quarantined["source_row"].to_list() == [1]
+    assert (
+        together[next_day]
+        .quarantined["quarantine_reason"][0]
+        .startswith(
+            "partition 2026-01-11: file 2026-01-10/f.parquet: row 1: column event_timestamp: "
+            "rule greater_than_or_equal_to(the partition day's 00:00 UTC) failed"
+        )
+    )
+    assert BASE["transaction_id"][0] in together[next_day].valid["transaction_id"].to_list()
