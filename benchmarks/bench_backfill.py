@@ -25,7 +25,9 @@ run from the unpartitioned table; the data work itself is vectorized over the ra
 """
 
 import argparse
+import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -47,24 +49,56 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parent.parent
 SELECTION = "raw_transactions,validated_transactions,quarantined_transactions"
+# Every side logs to the console at WARNING, as `make demo` does: the event log keeps everything.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def instance_home(root: Path, name: str) -> Path:
-    """A fresh DAGSTER_HOME with the project's embedded-default `dagster.yaml`."""
+PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
+
+
+def _pg(statement: str) -> None:
+    import psycopg2
+
+    connection = psycopg2.connect(**PG_ADMIN)
+    connection.autocommit = True  # CREATE/DROP DATABASE cannot run inside a transaction
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+    finally:
+        connection.close()
+
+
+def instance_env(root: Path, name: str, kind: str, databases: list[str]) -> dict[str, str]:
+    """A fresh DAGSTER_HOME: the embedded default (`dagster.yaml`) or the production profile on PostgreSQL."""
     home = root / name / "dagster_home"
     home.mkdir(parents=True)
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    return home
+    if kind == "sqlite":
+        shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+        return {"DAGSTER_HOME": str(home)}
+    database = f"mlops_bench_{name}_{secrets.token_hex(4)}"
+    _pg(f'CREATE DATABASE "{database}"')
+    databases.append(database)
+    shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    return {
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_HOST": PG_ADMIN["host"],
+        "DAGSTER_PG_PORT": str(PG_ADMIN["port"]),
+        "DAGSTER_PG_USER": PG_ADMIN["user"],
+        "DAGSTER_PG_PASSWORD": "",
+        "DAGSTER_PG_DB": database,
+    }
 
 
-def side_env(root: Path, name: str, landing: Path, start: date) -> dict[str, str]:
+def side_env(
+    root: Path, name: str, landing: Path, start: date, kind: str, databases: list[str]
+) -> dict[str, str]:
     """The environment of one side: its own data folder (landing shared by symlink) and instance."""
     data = root / name / "data"
     data.mkdir(parents=True)
     (data / "landing").symlink_to(landing, target_is_directory=True)
     return {
         **os.environ,
-        "DAGSTER_HOME": str(instance_home(root, name)),
+        **instance_env(root, name, kind, databases),
         "MLOPS_DATA_DIR": str(data),
         "MLOPS_START_DATE": start.isoformat(),
     }
@@ -117,6 +151,7 @@ def single_run(first: date, last: date) -> None:
             resources={k: resources[k] for k in ("landing", "lakehouse")},
             instance=instance,
             tags=tags,
+            run_config=QUIET,
         )
     assert result.success
 
@@ -172,6 +207,7 @@ def unpartitioned_run(days: list[date]) -> None:
             [raw_all, validated_all],
             resources={k: resources[k] for k in ("landing", "lakehouse")},
             instance=instance,
+            run_config=QUIET,
         )
     assert result.success
 
@@ -197,6 +233,8 @@ def cli(env: dict[str, str], *partition_args: str) -> float:
         "mlops_assets.definitions",
         "--select",
         SELECTION,
+        "--config-json",
+        json.dumps(QUIET),
         *partition_args,
     ]
     started = time.perf_counter()
@@ -215,10 +253,25 @@ def main() -> None:
     parser.add_argument("--rows-per-day", type=int, default=100)
     parser.add_argument("--sample", type=int, default=5, help="days run one process each, then extrapolated")
     parser.add_argument("--start", type=date.fromisoformat, default=date(2025, 1, 1))
+    parser.add_argument(
+        "--instance",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="the embedded default, or the production profile (deploy/dagster.yaml) on 127.0.0.1:5432",
+    )
     args = parser.parse_args()
     days = [args.start + timedelta(days=i) for i in range(args.days)]
-    first, last = days[0], days[-1]
+    databases: list[str] = []
+    try:
+        run_sides(args, days, databases)
+    finally:
+        for database in databases:
+            _pg(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
+
+def run_sides(args: argparse.Namespace, days: list[date], databases: list[str]) -> None:
+    """Land the rows once, run every side, print the table."""
+    first, last = days[0], days[-1]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         os.environ["MLOPS_START_DATE"] = args.start.isoformat()  # read at import by the partitions
@@ -234,22 +287,22 @@ def main() -> None:
         import mlops_assets.resources  # noqa: F401
 
         rows: list[tuple[str, str, float, int]] = []
-        env = side_env(root, "single", landing, args.start)
+        env = side_env(root, "single", landing, args.start, args.instance, databases)
         seconds = in_process(env, lambda: single_run(first, last))
         rows.append(("single run (in process)", "1", seconds, stored_events(env)))
         print(f"single run: {seconds:.1f} s", file=sys.stderr)
 
-        env = side_env(root, "single_cli", landing, args.start)
+        env = side_env(root, "single_cli", landing, args.start, args.instance, databases)
         seconds = cli(env, "--partition-range", f"{first.isoformat()}...{last.isoformat()}")
         rows.append(("single run (CLI process)", "1", seconds, stored_events(env)))
         print(f"single run through the CLI: {seconds:.1f} s", file=sys.stderr)
 
-        env = side_env(root, "unpartitioned", landing, args.start)
+        env = side_env(root, "unpartitioned", landing, args.start, args.instance, databases)
         seconds = in_process(env, lambda: unpartitioned_run(days))
         rows.append(("unpartitioned reference (in process)", "1", seconds, stored_events(env)))
         print(f"unpartitioned: {seconds:.1f} s", file=sys.stderr)
 
-        env = side_env(root, "per_partition", landing, args.start)
+        env = side_env(root, "per_partition", landing, args.start, args.instance, databases)
         step = max(1, args.days // args.sample)
         sample = days[step // 2 :: step][: args.sample]
         runs = [cli(env, "--partition", day.isoformat()) for day in sample]
@@ -267,7 +320,7 @@ def main() -> None:
 
     print(
         f"\nBackfill of {args.days} daily partitions x {args.rows_per_day} rows: raw_transactions + "
-        "validated/quarantined + 3 checks, embedded SQLite instance\n"
+        f"validated/quarantined + 3 checks, {args.instance} instance\n"
     )
     print("| side | runs | wall time (s) | per partition (ms) | events stored |")
     print("|---|---:|---:|---:|---:|")
