@@ -1,4 +1,8 @@
-"""After a served day: `serving_log` and `shadow_comparison` materialize and their checks run, per day."""
+"""After a served day: `serving_log` and `shadow_comparison` materialize and their checks run, per day.
+
+The run covers the served day and the day before it, when nothing was served: each day's metadata and
+check results are its own in the instance (the day before has 0 rows and no check result, never a pass).
+"""
 
 from __future__ import annotations
 
@@ -30,20 +34,32 @@ def test_a_served_day_materializes_with_its_checks(world, serve, tmp_path):
         "prediction_log": PredictionLogResource(root=str(tmp_path / "prediction_log")),
     }
     as_of = (SERVED_DAY + timedelta(days=60)).isoformat()  # the day's labels have all arrived
+    day_before = SERVED_DAY - timedelta(days=1)
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(
             [serving_log, shadow_comparison],
             resources=resources,
             instance=instance,
-            partition_key=SERVED_DAY.isoformat(),
+            tags={
+                "dagster/asset_partition_range_start": day_before.isoformat(),
+                "dagster/asset_partition_range_end": SERVED_DAY.isoformat(),
+            },
             run_config={"ops": {"shadow_comparison": {"config": {"as_of": as_of}}}},
         )
         assert result.success
         events = instance.fetch_materializations(dg.AssetKey("serving_log"), limit=10).records
-        assert [e.partition_key for e in events] == [SERVED_DAY.isoformat()]
-        metadata = {k: v.value for k, v in events[0].asset_materialization.metadata.items()}
+        by_day = {
+            e.partition_key: {k: v.value for k, v in e.asset_materialization.metadata.items()} for e in events
+        }
+        assert set(by_day) == {day_before.isoformat(), SERVED_DAY.isoformat()}
+        metadata = by_day[SERVED_DAY.isoformat()]
         assert metadata["dagster/row_count"] == len(rows) and metadata["shadow_scored"] == len(rows)
         assert metadata["shadow_errors"] == 0
+        assert metadata["path"].endswith(f"serving_log/date={SERVED_DAY.isoformat()}/part-0.parquet")
+        assert by_day[day_before.isoformat()]["dagster/row_count"] == 0
+        comparisons = instance.fetch_materializations(dg.AssetKey("shadow_comparison"), limit=10).records
+        requests = {e.partition_key: e.asset_materialization.metadata["requests"].value for e in comparisons}
+        assert requests == {day_before.isoformat(): 0, SERVED_DAY.isoformat(): len(rows)}
 
         log_checks = {
             e.check_name: e
@@ -71,10 +87,15 @@ def test_a_served_day_materializes_with_its_checks(world, serve, tmp_path):
             assert comparison["ci_low"] <= comparison["pr_auc_difference"] <= comparison["ci_high"]
         else:  # too few frauds to judge: skipped, never a pass
             assert CHALLENGER_CHECK not in shadow
-        # The instance holds what the UI shows: one materialization per day, each check's evaluation.
+        # The instance holds what the UI shows: each check's result is the served day's, and only its.
         for asset, check in (("serving_log", PARITY_CHECK), ("shadow_comparison", SHADOW_COVERAGE_CHECK)):
             key = dg.AssetCheckKey(dg.AssetKey(asset), check)
-            record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
-            assert record.status.value == "SUCCEEDED"
-            evaluation = record.event.dagster_event.event_specific_data
-            assert evaluation.passed and SERVED_DAY.isoformat() in evaluation.metadata["per_day"].value
+            records = instance.event_log_storage.get_asset_check_execution_history(key, limit=10)
+            evaluations = [
+                r.event.dagster_event.event_specific_data
+                for r in records
+                if r.event and r.status.value in ("SUCCEEDED", "FAILED")
+            ]
+            assert [e.partition for e in evaluations] == [SERVED_DAY.isoformat()], (asset, check)
+            assert evaluations[0].passed
+            assert evaluations[0].description.startswith(f"{SERVED_DAY.isoformat()}: ")

@@ -30,7 +30,14 @@ from mlops_assets.defs.serving.contract import (
 from mlops_assets.defs.serving.parity import feature_parity, score_parity
 from mlops_assets.domain import IS_FRAUD, LABEL_MATURITY_DAYS, TRANSACTION_ID
 from mlops_assets.feature_catalog import MODEL_FEATURES
-from mlops_assets.metadata import markdown_table, preview, table_schema
+from mlops_assets.metadata import (
+    CheckTargets,
+    markdown_table,
+    partition_check,
+    partition_metadata,
+    preview,
+    table_schema,
+)
 from mlops_assets.mlflow_resource import MlflowResource
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource, PredictionLogResource
@@ -49,55 +56,31 @@ CHALLENGER_CHECK = "challenger_pr_auc"
 MAX_DRIFT_SHARE = 0.3
 
 
-def combine(days: list[tuple[str, Verdict]]) -> Verdict:
-    """One check verdict for a run's days: fail if any day fails, skipped if no day could be judged.
-
-    A single-run backfill covers many days and a check result covers the run (as the monitoring checks
-    do); the metadata keeps every day's own verdict.
-    """
-    judged = [(day, v) for day, v in days if v.status != "skipped"]
-    per_day = {day: f"{v.status}: {v.reason}" for day, v in days}
-    if not judged:
-        return Verdict("skipped", "; ".join(f"{day}: {v.reason}" for day, v in days))
-    metadata: dict[str, object] = {"days_judged": len(judged), "per_day": dg.MetadataValue.json(per_day)}
-    if len(judged) == 1:
-        metadata |= judged[0][1].metadata
-    failing = [(day, v) for day, v in judged if v.status == "fail"]
-    if failing:
-        day, first = failing[0]
-        return Verdict(
-            "fail",
-            f"{len(failing)} of {len(judged)} days failed; {day}: {first.reason}",
-            tuple(d for d, _ in failing),
-            metadata,
-        )
-    last_day, last = judged[-1]
-    return Verdict("pass", f"{len(judged)} days passed; {last_day}: {last.reason}", (), metadata)
-
-
-def _result(asset: str, check: str, verdict: Verdict, severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        asset_key=asset,
-        check_name=check,
-        passed=verdict.passed,
-        severity=severity,
-        description=verdict.reason,
-        metadata={"reason": verdict.reason, "failing_days": list(verdict.failing_days), **verdict.metadata},  # type: ignore[dict-item]
-    )
-
-
-def _emit(
+def day_checks(
     context: dg.AssetExecutionContext,
     asset: str,
     check: str,
-    verdict: Verdict,
+    verdicts: dict[date, Verdict],
     severity: dg.AssetCheckSeverity,
-) -> Iterator[dg.AssetCheckResult]:
-    # A verdict that cannot be judged is not emitted: Dagster records the check as skipped, never a pass.
-    if verdict.status == "skipped":
-        context.log.info(f"{asset} {check}: skipped: {verdict.reason}")
-        return
-    yield _result(asset, check, verdict, severity)
+) -> Iterator[dg.AssetCheckEvaluation]:
+    """One result per judged day of a (possibly ranged) run, stored as that day's partition's result.
+
+    A day that cannot be judged gets no result: Dagster shows it as not evaluated, never as a pass.
+    """
+    targets = CheckTargets.lookup(context, asset, list(verdicts))
+    for day, verdict in verdicts.items():
+        if verdict.status == "skipped":
+            context.log.info(f"{asset} {check} {day}: skipped: {verdict.reason}")
+            continue
+        yield partition_check(
+            targets,
+            check,
+            day,
+            verdict.passed,
+            description=f"{day}: {verdict.reason}",
+            metadata={"reason": verdict.reason, **verdict.metadata},
+            severity=severity,
+        )
 
 
 def parity_verdict(served: pl.DataFrame, batch: pl.DataFrame | None) -> Verdict:
@@ -197,12 +180,14 @@ the served inputs do not drift from the champion's training data.""",
             additional_deps=[PREDICTIONS_TABLE],
             description="Features the service claims exact equal batch_predictions' for every transaction "
             "both scored (skipped until batch_predictions has the day).",
+            partitions_def=daily_partitions,
         ),
         dg.AssetCheckSpec(
             SERVED_DRIFT_CHECK,
             asset=SERVING_LOG_TABLE,
             description=f"At most {MAX_DRIFT_SHARE:.0%} of the served inputs drift from the champion's "
             "training data (the batch feature_drift rule, on served traffic).",
+            partitions_def=daily_partitions,
         ),
     ],
     partitions_def=daily_partitions,
@@ -215,36 +200,47 @@ def serving_log(
     prediction_log: PredictionLogResource,
     lakehouse: LakehouseResource,
     mlflow: MlflowResource,
-) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation]:
     """Ingest the run's days of the prediction log; check parity with batch and drift of served traffic."""
     days = partition_days(context)
     names = {key.name for key in context.selected_asset_check_keys}
     per_day, frames = [], []
-    parity: list[tuple[str, Verdict]] = []
-    drift: list[tuple[str, Verdict]] = []
+    parity: dict[date, Verdict] = {}
+    drift: dict[date, Verdict] = {}
     for day in days:
         files = prediction_log.day_files(day)
         served = read_log_files(files)
-        lakehouse.write_partition(SERVING_LOG_TABLE, day, served)
+        path = lakehouse.write_partition(SERVING_LOG_TABLE, day, served)
         frames.append(served)
+        summary = {
+            "rows": served.height,
+            "batch_files": len(files),
+            "shadow_scored": served.filter(pl.col(CHALLENGER_SCORE).is_not_null()).height,
+            "shadow_errors": int(served["shadow_error"].is_not_null().sum()),
+            "cold_starts": int((served["cold_start"].fill_null("") != "").sum()),
+            "flagged": int(served["champion_flagged"].sum()),
+        }
+        latency = _percentiles(served["latency_ms"])
         per_day.append(
+            {"day": day.isoformat(), **summary, **{f"latency_{k}_ms": v for k, v in latency.items()}}
+        )
+        partition_metadata(
+            context,
+            day,
             {
-                "day": day.isoformat(),
-                "rows": served.height,
-                "batch_files": len(files),
-                "shadow_scored": served.filter(pl.col(CHALLENGER_SCORE).is_not_null()).height,
-                "shadow_errors": int(served["shadow_error"].is_not_null().sum()),
-                "cold_starts": int((served["cold_start"].fill_null("") != "").sum()),
-                "flagged": int(served["champion_flagged"].sum()),
-                **{f"latency_{k}_ms": v for k, v in _percentiles(served["latency_ms"]).items()},
-            }
+                "dagster/row_count": served.height,
+                **{k: v for k, v in summary.items() if k != "rows"},
+                "latency_ms": latency,
+                "path": dg.MetadataValue.path(str(path)),
+            },
+            SERVING_LOG_TABLE,
         )
         if PARITY_CHECK in names:
             batch_path = lakehouse.partition_path(PREDICTIONS_TABLE, day)
             batch = pl.read_parquet(batch_path) if batch_path.exists() else None
-            parity.append((day.isoformat(), parity_verdict(served, batch)))
+            parity[day] = parity_verdict(served, batch)
         if SERVED_DRIFT_CHECK in names:
-            drift.append((day.isoformat(), served_drift_verdict(served, lakehouse, mlflow, day.isoformat())))
+            drift[day] = served_drift_verdict(served, lakehouse, mlflow, day.isoformat())
     combined = pl.concat(frames)
     versions = (
         combined.group_by("champion_model", "champion_version", "challenger_version")
@@ -254,28 +250,23 @@ def serving_log(
     table = pl.DataFrame(per_day)
     yield dg.MaterializeResult(
         asset_key=SERVING_LOG_TABLE,
+        # About the run; each day's own rows, counts, latency and path are its partition's metadata.
         metadata={
-            "dagster/row_count": combined.height,
             "dagster/column_schema": table_schema(combined),
-            "rows_per_partition": {row["day"]: row["rows"] for row in per_day},
+            "partitions_in_run": len(days),
+            "rows_in_run": combined.height,
             "per_partition": dg.MetadataValue.md(markdown_table(table, max_rows=400)),
-            "shadow_scored": int(table["shadow_scored"].sum()),
-            "shadow_errors": int(table["shadow_errors"].sum()),
-            "latency_ms": _percentiles(combined["latency_ms"]),
             "versions": dg.MetadataValue.md(markdown_table(versions, max_rows=20)),
-            "path": dg.MetadataValue.path(str(lakehouse.partition_path(SERVING_LOG_TABLE, days[-1]))),
             "preview": preview(
                 combined.select("request_id", TRANSACTION_ID, CHAMPION_SCORE, CHALLENGER_SCORE)
             ),
         },
     )
     if PARITY_CHECK in names:
-        yield from _emit(
-            context, SERVING_LOG_TABLE, PARITY_CHECK, combine(parity), dg.AssetCheckSeverity.ERROR
-        )
+        yield from day_checks(context, SERVING_LOG_TABLE, PARITY_CHECK, parity, dg.AssetCheckSeverity.ERROR)
     if SERVED_DRIFT_CHECK in names:
-        yield from _emit(
-            context, SERVING_LOG_TABLE, SERVED_DRIFT_CHECK, combine(drift), dg.AssetCheckSeverity.WARN
+        yield from day_checks(
+            context, SERVING_LOG_TABLE, SERVED_DRIFT_CHECK, drift, dg.AssetCheckSeverity.WARN
         )
 
 
@@ -318,6 +309,7 @@ champion) with a bootstrap confidence interval on the same transactions.""",
             asset=SHADOW_COMPARISON_TABLE,
             description="Every request served while a challenger existed got its shadow score "
             "(failures at most `max_shadow_error_share`).",
+            partitions_def=daily_partitions,
         ),
         dg.AssetCheckSpec(
             CHALLENGER_CHECK,
@@ -325,6 +317,7 @@ champion) with a bootstrap confidence interval on the same transactions.""",
             additional_deps=[VALIDATED_TABLE],
             description="The challenger is not significantly worse than the champion: the bootstrap CI of "
             "the paired PR AUC difference does not lie below 0 (skipped until labels are mature).",
+            partitions_def=daily_partitions,
         ),
     ],
     partitions_def=daily_partitions,
@@ -336,42 +329,48 @@ def shadow_comparison(
     context: dg.AssetExecutionContext,
     config: ShadowComparisonConfig,
     lakehouse: LakehouseResource,
-) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation]:
     """Compare champion and challenger on each day's served traffic; the paired PR AUC once labels mature."""
     as_of = config.as_of_time()
     rows: list[dict[str, object]] = []
-    coverage: list[tuple[str, Verdict]] = []
-    challenger: list[tuple[str, Verdict]] = []
+    coverage: dict[date, Verdict] = {}
+    challenger: dict[date, Verdict] = {}
     versions: set[str] = set()
     days = partition_days(context)
     for day in days:
-        row, day_coverage, day_challenger, day_versions = _compare_day(lakehouse, config, day, as_of)
-        lakehouse.write_partition(SHADOW_COMPARISON_TABLE, day, pl.DataFrame([row]))
+        row, coverage[day], challenger[day], day_versions = _compare_day(lakehouse, config, day, as_of)
+        path = lakehouse.write_partition(SHADOW_COMPARISON_TABLE, day, pl.DataFrame([row]))
+        partition_metadata(
+            context,
+            day,
+            {
+                "dagster/row_count": 1,
+                **{k: v for k, v in row.items() if k != "day" and isinstance(v, int | float | str)},
+                "challenger_versions": sorted(day_versions),
+                "path": dg.MetadataValue.path(str(path)),
+            },
+            SHADOW_COMPARISON_TABLE,
+        )
         rows.append(row)
-        coverage.append((day.isoformat(), day_coverage))
-        challenger.append((day.isoformat(), day_challenger))
         versions |= day_versions
     table = pl.DataFrame(rows)
     yield dg.MaterializeResult(
         asset_key=SHADOW_COMPARISON_TABLE,
         metadata={
-            "dagster/row_count": table.height,
+            "partitions_in_run": len(days),
             "as_of": as_of.isoformat(timespec="seconds"),
             "per_partition": dg.MetadataValue.md(markdown_table(table, max_rows=400)),
-            "challenger_versions": sorted(versions),
-            "path": dg.MetadataValue.path(str(lakehouse.partition_path(SHADOW_COMPARISON_TABLE, days[-1]))),
+            "challenger_versions_in_run": sorted(versions),
         },
     )
     names = {key.name for key in context.selected_asset_check_keys}
     if SHADOW_COVERAGE_CHECK in names:
-        verdict = combine(coverage)
-        yield from _emit(
-            context, SHADOW_COMPARISON_TABLE, SHADOW_COVERAGE_CHECK, verdict, dg.AssetCheckSeverity.ERROR
+        yield from day_checks(
+            context, SHADOW_COMPARISON_TABLE, SHADOW_COVERAGE_CHECK, coverage, dg.AssetCheckSeverity.ERROR
         )
     if CHALLENGER_CHECK in names:
-        verdict = combine(challenger)
-        yield from _emit(
-            context, SHADOW_COMPARISON_TABLE, CHALLENGER_CHECK, verdict, dg.AssetCheckSeverity.WARN
+        yield from day_checks(
+            context, SHADOW_COMPARISON_TABLE, CHALLENGER_CHECK, challenger, dg.AssetCheckSeverity.WARN
         )
 
 
