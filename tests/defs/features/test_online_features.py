@@ -120,6 +120,18 @@ def test_online_store_serves_every_entity_of_the_input_and_the_metadata_says_so(
         "customer_features": len(customers),
         "merchant_features": len(merchants),
     }
+    # Each day's materialization counts that day's own rows and entities, not the run's.
+    records = instance.fetch_materializations(dg.AssetKey("online_features"), limit=100).records
+    stored = {r.partition_key: r.asset_materialization.metadata for r in records}
+    daily = offline.group_by(pl.col("event_timestamp").dt.date().alias("day")).agg(
+        pl.col("customer_id").n_unique().alias("customers"),
+        pl.col("merchant_id").n_unique().alias("merchants"),
+    )
+    assert len(stored) == daily.height > 1
+    for day, day_customers, day_merchants in daily.iter_rows():
+        entities = stored[day.isoformat()]["entities_with_rows"].value
+        assert entities == {"customer_features": day_customers, "merchant_features": day_merchants}
+        assert stored[day.isoformat()]["dagster/row_count"].value == day_customers + day_merchants
 
 
 def test_online_equals_offline_table_and_training_dataset(
