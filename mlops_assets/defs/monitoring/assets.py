@@ -48,6 +48,7 @@ from mlops_assets.defs.monitoring.report import (
     day_evidently,
     day_metadata,
     run_summary,
+    skipped_checks,
     verdict_metadata,
     write_statistics,
 )
@@ -242,10 +243,9 @@ def drift_report(
         log_progress(
             context.log, "drift_report", done, len(days), started, f"{len(report_paths)} HTML reports"
         )
-        for check, verdict in result.verdicts.items():
-            if verdict.status == "skipped":
-                context.log.info(f"{day}: check {check} skipped: {verdict.reason}")
         results.append(result)
+    for line in skipped_checks(results):
+        context.log.info(line)
 
     yield dg.MaterializeResult(
         asset_key=DRIFT_REPORT_KEY,

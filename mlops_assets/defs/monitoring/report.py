@@ -179,6 +179,23 @@ def run_summary(results: Sequence[DayResult], reports: dict[str, str]) -> pl.Dat
     )
 
 
+def skipped_checks(results: Sequence[DayResult]) -> list[str]:
+    """One log line per check that some day of the run skipped: how many days, and each day's reason.
+
+    One line per check rather than per day: each log line is an event-log write (tens of ms on SQLite),
+    and every day's reasons are in its own `checks` metadata too.
+    """
+    skipped: dict[str, list[str]] = {}
+    for result in results:
+        for check, verdict in result.verdicts.items():
+            if verdict.status == "skipped":
+                skipped.setdefault(check, []).append(f"{result.day}: {verdict.reason}")
+    return [
+        f"check {check} skipped on {len(days)} of {len(results)} days (no result stored): " + "; ".join(days)
+        for check, days in skipped.items()
+    ]
+
+
 def verdict_metadata(verdict: Verdict) -> dict[str, Any]:
     """A check result's metadata: plain values as they are, nested mappings as JSON."""
     metadata: dict[str, Any] = {"reason": verdict.reason}

@@ -307,6 +307,14 @@ def test_backfill_covers_many_days_in_one_run_and_warn_severity(
         assert stored.get("report_html") == (str(folder / f"{day}.html") if with_report else None)
     assert stored_metadata(instance, "drift_report", DAY)["features_drifted"] >= 25
     assert stored_metadata(instance, "drift_report", DAY - timedelta(days=3))["features_drifted"] <= 4
+    # Skipped checks are logged once per check for the run, each day with its reason.
+    skipped = [e.user_message for e in instance.all_logs(result.run_id) if " skipped on " in e.user_message]
+    assert len(skipped) == len({m.split(" skipped")[0] for m in skipped})
+    (performance,) = [m for m in skipped if m.startswith(f"check {PERFORMANCE_CHECK} ")]
+    assert performance.startswith(
+        f"check {PERFORMANCE_CHECK} skipped on 8 of 8 days (no result stored): 2025-02-03: pending: "
+    )
+    assert performance.count("pending: ") == 8
 
 
 def test_evidently_html_only_for_drifted_and_recent_days_and_named_days_on_demand(
