@@ -14,14 +14,21 @@ from mlops_assets.production import preflight
 from mlops_assets.resources import build_resources
 from mlops_assets.settings import Settings
 
-settings = Settings.from_env()
-preflight(settings)
 
-# Automation conditions and freshness policies are applied to the specs in one place, so each stage's
-# assets stay plain and the policy reads as one table (defs/automation/policies.py).
-defs = apply_automation(
-    dg.Definitions.merge(
-        dg.load_from_defs_folder(path_within_project=Path(__file__).resolve().parent),
-        dg.Definitions(resources=build_resources(settings), executor=executor_from_env()),
+def build_defs(settings: Settings) -> dg.Definitions:
+    """The code location with its resources configured from `settings`.
+
+    Automation conditions and freshness policies are applied to the specs in one place, so each stage's
+    assets stay plain and the policy reads as one table (defs/automation/policies.py).
+    """
+    preflight(settings)
+    return apply_automation(
+        dg.Definitions.merge(
+            dg.load_from_defs_folder(path_within_project=Path(__file__).resolve().parent),
+            dg.Definitions(resources=build_resources(settings), executor=executor_from_env()),
+        )
     )
-)
+
+
+# What `dagster dev`, the CLI and the daemon load: the environment's settings, read once at import.
+defs = build_defs(Settings.from_env())

@@ -1,47 +1,78 @@
 """`make demo`: simulate data, materialize every asset for every partition, and say what was produced.
 
 Runs against the real Dagster instance in `DAGSTER_HOME`, so every run, materialization and check
-result shows up in the UI afterwards (`make ui`).
+result shows up in the UI afterwards (`make ui`). The summary is read back from what the runs stored
+(the lakehouse, the instance's check results, the MLflow registry); each part is a pure function from
+those values to lines, so a test can check the lines against the stores.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
 from mlops_assets.instance import prepare_instance
-from mlops_assets.lakehouse import STAGING_DIR, existing_days, scan_days
+from mlops_assets.lakehouse import STAGING_DIR, days_between, existing_days, scan_days
 from mlops_assets.settings import Settings
 from mlops_assets.simulator import SimulationConfig, write_days
-from mlops_assets.tables import DRIFT_REPORT, QUARANTINED_TABLE
+from mlops_assets.tables import DRIFT_REPORT, FRAUD_MODEL, QUARANTINED_TABLE
 
 DEMO_DAYS = 60
 DRIFT_AFTER_DAYS = 45
+ROWS_PER_DAY_ENV = "MLOPS_DEMO_ROWS_PER_DAY"
 # About one row in 200 broken the way real exports break (nulls, bad codes, duplicates, wrong days), so
 # the quarantine has something to show.
 DEMO_BAD_ROW_SHARE = 0.005
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
-# The demo prints its own summary; step-level logs stay in the instance for the UI.
+# The demo prints its own progress and summary; step-level logs stay in the instance for the UI.
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-# An Evidently HTML report for every demo day (a large backfill bounds this to its last days).
-DEMO_OP_CONFIG = {DRIFT_REPORT: {"config": {"evidently_max_days": DEMO_DAYS}}}
+# Training on one thread: the demo shares two cores with whatever else runs, and OpenMP threads spin
+# while they wait for a busy core (LightGBM on the demo's data: 3.3 s on one thread, 13.9 s on two, with
+# the load at 3).
+DEMO_OP_CONFIG = {FRAUD_MODEL: {"config": {"num_threads": 1}}}
+FEATURE_DRIFT = dg.AssetCheckKey(dg.AssetKey(DRIFT_REPORT), "feature_drift")
+SHOWN_FEATURES = 5
 
 
-def run_config_for(keys: list[dg.AssetKey]) -> dict[str, object]:
-    """Quiet logs, plus the demo's op config for the ops of this layer."""
-    names = {k.to_user_string() for k in keys}
-    return {**QUIET_LOGS, "ops": {op: cfg for op, cfg in DEMO_OP_CONFIG.items() if op in names}}
+@dataclass(frozen=True)
+class DriftDay:
+    """A day's stored `feature_drift` result: whether it passed, why, and the features that drifted."""
+
+    day: str
+    passed: bool
+    reason: str
+    features: tuple[str, ...]
 
 
-def demo_window(today: date) -> tuple[date, date]:
-    """The 60 complete days before today: the last 60 partitions Dagster offers."""
-    return today - timedelta(days=DEMO_DAYS), today
+@dataclass(frozen=True)
+class GateDecision:
+    """What the promotion gate decided about one family's candidate, and why."""
+
+    family: str
+    version: str
+    decision: str
+    reasons: tuple[str, ...]
+
+
+def run_config_for(keys: Sequence[dg.AssetKey]) -> dict[str, object]:
+    """Quiet logs, plus the demo's op config for the ops of this layer (a run rejects config for others)."""
+    ops = {key.path[0] for key in keys}
+    return {**QUIET_LOGS, "ops": {op: cfg for op, cfg in DEMO_OP_CONFIG.items() if op in ops}}
+
+
+def demo_window(today: date, days: int = DEMO_DAYS) -> tuple[date, date]:
+    """The `days` complete days before today (the last partitions Dagster offers), end exclusive."""
+    return today - timedelta(days=days), today
 
 
 def execution_layers(defs: dg.Definitions) -> list[tuple[bool, list[dg.AssetKey]]]:
@@ -62,32 +93,34 @@ def execution_layers(defs: dg.Definitions) -> list[tuple[bool, list[dg.AssetKey]
     return layers
 
 
-def run_demo(rows_per_day: int) -> None:
-    """Simulate, materialize, report."""
+def run_demo(rows_per_day: int, days: int = DEMO_DAYS, drift_after_days: int = DRIFT_AFTER_DAYS) -> list[str]:
+    """Simulate, materialize layer by layer (printing each as it goes), and return the summary lines."""
+    from mlops_assets.definitions import build_defs
+
     settings = Settings.from_env()
-    start, end = demo_window(datetime.now(UTC).date())
+    start, end = demo_window(datetime.now(UTC).date(), days)
     config = SimulationConfig(
         start=start,
-        days=DEMO_DAYS,
+        days=days,
         rows_per_day=rows_per_day,
-        drift_start=start + timedelta(days=DRIFT_AFTER_DAYS),
+        drift_start=start + timedelta(days=drift_after_days),
         drift_kinds=("covariate", "new_categories"),
     )
     began = time.perf_counter()
     files = write_days(config, settings.data_dir, "parquet", bad_row_share=DEMO_BAD_ROW_SHARE)
-    print(f"simulated {len(files)} days x {rows_per_day} rows into {settings.landing_dir}")
+    print(f"simulated {len(files)} days x {rows_per_day} rows into {settings.landing_dir}", flush=True)
 
-    from mlops_assets.definitions import defs  # after the environment is final
-
-    range_tags = {RANGE_START: start.isoformat(), RANGE_END: (end - timedelta(days=1)).isoformat()}
+    defs = build_defs(settings)  # after the landing zone exists: the partitions start at its first day
+    last = end - timedelta(days=1)
+    range_tags = {RANGE_START: start.isoformat(), RANGE_END: last.isoformat()}
     prepare_instance()  # before anything else can touch a fresh DAGSTER_HOME (see mlops_assets.instance)
+    layers = execution_layers(defs)
     with dg.DagsterInstance.get() as instance:
-        for partitioned, keys in execution_layers(defs):
+        for number, (partitioned, keys) in enumerate(layers, 1):
             names = ", ".join(k.to_user_string() for k in keys)
-            scope = (
-                f"partitions {range_tags[RANGE_START]}..{range_tags[RANGE_END]}" if partitioned else "once"
-            )
-            print(f"materializing ({scope}): {names}")
+            scope = f"days {start}..{last}" if partitioned else "once"
+            print(f"[{number}/{len(layers)}] {scope}: {names}", flush=True)
+            tick = time.perf_counter()
             result = dg.materialize(
                 assets=[*(defs.assets or []), *(defs.asset_checks or [])],  # type: ignore[list-item]
                 resources=defs.resources,
@@ -98,67 +131,170 @@ def run_demo(rows_per_day: int) -> None:
             )
             if not result.success:
                 raise SystemExit(f"demo failed while materializing {names}")
-    print(f"\ndone in {time.perf_counter() - began:.0f} s.")
-    print_summary(defs, settings)
+            print(f"      done in {time.perf_counter() - tick:.1f} s", flush=True)
+        print(f"\nMaterialized in {time.perf_counter() - began:.0f} s.")
+        drift = stored_feature_drift(instance, [d.isoformat() for d in days_between(start, end)])
+    return summary_lines(defs, settings, drift, days)
 
 
-def print_summary(defs: dg.Definitions, settings: Settings) -> None:
-    """What was produced: tables with partitions and rows, the champions, the reports, where to look."""
+def summary_lines(
+    defs: dg.Definitions, settings: Settings, drift: Sequence[DriftDay], days: int
+) -> list[str]:
+    """Everything the summary says, read from the stores the runs wrote to."""
     from mlops_assets.defs.training.models import REGISTERED_MODEL_NAME
     from mlops_assets.defs.training.registry import CHAMPION, FAMILY_TAG, alias_version, family_candidates
 
-    print(f"\nLakehouse tables under {settings.lakehouse_dir}:")
-    for table in sorted(p for p in settings.lakehouse_dir.iterdir() if p.is_dir() and p.name != STAGING_DIR):
-        files = sorted(table.rglob("*.parquet"))
-        partitions = len(existing_days(settings.lakehouse_dir, table.name))
-        rows = pl.scan_parquet(files).select(pl.len()).collect().item() if files else 0
-        layout = f"{partitions} partitions" if partitions else "unpartitioned"
-        print(f"  {table.name:<26} {layout:>15}  {rows:>9} rows")
-    print_quarantine(settings)
     # Initialised: secret-bearing fields are `dg.EnvVar`s, resolved from the environment only here.
     client = (defs.resources or {})["mlflow"].process_config_and_initialize().client()
-    print(f"\nModels in the MLflow registry ({settings.mlflow_tracking_uri}):")
     champion = alias_version(client, REGISTERED_MODEL_NAME, CHAMPION)
-    serving = f"v{champion.version} ({champion.tags.get(FAMILY_TAG)})" if champion else "none"
-    print(f"  {REGISTERED_MODEL_NAME}: champion {serving}")
-    for family, candidate in family_candidates(client, REGISTERED_MODEL_NAME).items():
-        decision = candidate.tags.get("promotion_decision", "not judged yet")
-        print(f"    candidate {family:<9} v{candidate.version}: {decision}")
-        reasons = json.loads(candidate.tags.get("promotion_reasons", "[]"))
-        for reason in [*reasons, *filter(None, [candidate.tags.get("promotion_note")])]:
-            print(f"      - {reason}")
-    reports = sorted((settings.reports_dir / DRIFT_REPORT).glob("*.html"))
-    print(f"\nEvidently drift reports: {len(reports)} in {settings.reports_dir / 'drift_report'}")
-    print("\nOpen the tools on this state:")
-    print("  Dagster (lineage, runs, per-day checks): `make ui`, then http://127.0.0.1:3000")
-    print("  MLflow (runs, the registry, model cards): `make mlflow`, then http://127.0.0.1:5000")
-    print(f"  Evidently reports (HTML per day):        {settings.reports_dir / DRIFT_REPORT}")
-    print("Query the tables with DuckDB: notebooks/analyst_drift.ipynb, or in Python:")
-    print(
-        f"  connect_lakehouse(Path('{settings.lakehouse_dir}')).sql('SELECT * FROM validated_transactions')"
-    )
+    decisions = [
+        GateDecision(
+            family,
+            str(candidate.version),
+            candidate.tags.get("promotion_decision", "not judged yet"),
+            (
+                *json.loads(candidate.tags.get("promotion_reasons", "[]")),
+                *filter(None, [candidate.tags.get("promotion_note")]),
+            ),
+        )
+        for family, candidate in family_candidates(client, REGISTERED_MODEL_NAME).items()
+    ]
+    reports = settings.reports_dir / DRIFT_REPORT
+    return [
+        *table_lines(settings.lakehouse_dir, table_stats(settings.lakehouse_dir)),
+        *drift_lines(drift, days),
+        *quarantine_lines(quarantine_by_rule(settings.lakehouse_dir)),
+        *gate_lines(
+            f"{REGISTERED_MODEL_NAME} ({settings.mlflow_tracking_uri})",
+            f"v{champion.version} ({champion.tags.get(FAMILY_TAG)})" if champion else None,
+            decisions,
+        ),
+        *report_lines(
+            reports, len(list(reports.glob("*.html"))), len(list(reports.glob("*.statistics.json")))
+        ),
+        *tool_lines(settings),
+    ]
 
 
-def print_quarantine(settings: Settings) -> None:
-    """How many rows validation quarantined, by the rule they broke (the simulator breaks ~0.5 %)."""
-    root = settings.lakehouse_dir
-    quarantined = scan_days(root, QUARANTINED_TABLE, existing_days(root, QUARANTINED_TABLE))
+# --- reading the stores ---------------------------------------------------------------------------
+
+
+def table_stats(lakehouse: Path) -> list[tuple[str, int, int]]:
+    """Each lakehouse table: its name, partitions (0: unpartitioned) and rows."""
+    stats = []
+    for table in sorted(p for p in lakehouse.iterdir() if p.is_dir() and p.name != STAGING_DIR):
+        files = sorted(table.rglob("*.parquet"))
+        rows = pl.scan_parquet(files).select(pl.len()).collect().item() if files else 0
+        stats.append((table.name, len(existing_days(lakehouse, table.name)), rows))
+    return stats
+
+
+def stored_feature_drift(instance: dg.DagsterInstance, days: Sequence[str]) -> list[DriftDay]:
+    """The latest stored `feature_drift` result of each of `days` that has one, oldest day first."""
+    records = instance.event_log_storage.get_asset_check_execution_history(FEATURE_DRIFT, limit=10_000)
+    latest: dict[str, DriftDay] = {}
+    for record in records:  # newest first: the first result seen for a day is its latest
+        evaluation = record.evaluation
+        if not isinstance(evaluation, dg.AssetCheckEvaluation):
+            continue
+        day = evaluation.partition
+        if day is None or day not in days:
+            continue
+        drifted = evaluation.metadata.get("drifted_features_worst_day")
+        latest.setdefault(
+            day,
+            DriftDay(
+                day,
+                evaluation.passed,
+                evaluation.description or "",
+                tuple(drifted.value) if drifted is not None else (),  # type: ignore[arg-type]
+            ),
+        )
+    return [latest[d] for d in sorted(latest)]
+
+
+def quarantine_by_rule(lakehouse: Path) -> pl.DataFrame:
+    """Quarantined rows per rule broken, most first (`rule`, `rows`); empty when nothing was quarantined.
+
+    A rule's arguments (day bounds, category lists) are dropped so that one rule counts once across
+    days; a row that broke several rules is counted under its first.
+    """
+    quarantined = scan_days(lakehouse, QUARANTINED_TABLE, existing_days(lakehouse, QUARANTINED_TABLE))
     if quarantined is None:
-        return
-    # A rule's arguments (day bounds, category lists) are dropped so that one rule counts once across
-    # days; a row that broke several rules is counted under its first.
+        return pl.DataFrame(schema={"rule": pl.String, "rows": pl.UInt32})
     rule = pl.concat_str(
         pl.col("failed_columns"), pl.lit(": "), pl.col("failed_checks").str.replace(r"\(.*$", "")
     )
-    by_rule = (
+    return (
         quarantined.group_by(rule.alias("rule"))
         .agg(pl.len().alias("rows"))
         .sort(["rows", "rule"], descending=[True, False])
         .collect()
     )
-    print(f"\nQuarantined rows: {int(by_rule['rows'].sum())}, by rule broken:")
-    for rule, rows in by_rule.iter_rows():
-        print(f"  {rows:>6}  {rule}")
+
+
+# --- the summary's lines (pure) -------------------------------------------------------------------
+
+
+def table_lines(lakehouse: Path, stats: Sequence[tuple[str, int, int]]) -> list[str]:
+    """The lakehouse tables with their partitions and rows."""
+    lines = [f"\nLakehouse tables under {lakehouse}:"]
+    for name, partitions, rows in stats:
+        layout = f"{partitions} partitions" if partitions else "unpartitioned"
+        lines.append(f"  {name:<26} {layout:>15}  {rows:>9} rows")
+    return lines
+
+
+def drift_lines(drift: Sequence[DriftDay], days: int) -> list[str]:
+    """Which days drifted and on which features; how many were judged and how many were not."""
+    failed = [d for d in drift if not d.passed]
+    lines = [
+        f"\nFeature drift (check drift_report:feature_drift): {len(failed)} of {len(drift)} judged days "
+        f"drifted; {days - len(drift)} of the {days} days not judged (warming up, or nothing to compare)."
+    ]
+    for day in failed:
+        shown = ", ".join(day.features[:SHOWN_FEATURES])
+        more = f" and {len(day.features) - SHOWN_FEATURES} more" if len(day.features) > SHOWN_FEATURES else ""
+        lines.append(f"  {day.day}  {len(day.features)} features: {shown}{more}")
+    return lines
+
+
+def quarantine_lines(by_rule: pl.DataFrame) -> list[str]:
+    """The quarantined rows, in total and by the rule they broke."""
+    lines = [f"\nQuarantined rows: {int(by_rule['rows'].sum())}, by rule broken:"]
+    lines += [f"  {rows:>6}  {rule}" for rule, rows in by_rule.iter_rows()]
+    return lines
+
+
+def gate_lines(model: str, champion: str | None, decisions: Sequence[GateDecision]) -> list[str]:
+    """The champion, and the gate's decision about each family's candidate with its reasons."""
+    lines = [f"\nPromotion gate, registered model {model}:", f"  champion: {champion or 'none'}"]
+    for decision in decisions:
+        lines.append(f"  candidate {decision.family:<9} v{decision.version}: {decision.decision}")
+        lines += [f"    - {reason}" for reason in decision.reasons]
+    return lines
+
+
+def report_lines(folder: Path, html: int, statistics: int) -> list[str]:
+    """Where the drift reports are, and how to get the HTML of a day that has none."""
+    return [
+        f"\nDrift reports in {folder}: statistics JSON for {statistics} days, Evidently HTML for {html} "
+        "(the days feature_drift failed and the last 7).",
+        "  HTML for other days: re-materialize drift_report with run config evidently_days "
+        "(README, Drift reports).",
+    ]
+
+
+def tool_lines(settings: Settings) -> list[str]:
+    """The commands that open each tool on this state."""
+    return [
+        "\nOpen the tools on this state:",
+        "  Dagster (lineage, runs, per-day checks): `make ui`, then http://127.0.0.1:3000",
+        "  MLflow (runs, the registry, model cards): `make mlflow`, then http://127.0.0.1:5000",
+        f"  Evidently reports (HTML per day):        {settings.reports_dir / DRIFT_REPORT}",
+        "Query the tables with DuckDB: notebooks/analyst_drift.ipynb, or in Python:",
+        f"  connect_lakehouse(Path('{settings.lakehouse_dir}')).sql('SELECT * FROM validated_transactions')",
+    ]
 
 
 def main() -> None:
@@ -168,7 +304,10 @@ def main() -> None:
     # hold; routing warnings to a logger that drops them does. The test suite still sees every warning.
     logging.captureWarnings(True)
     logging.getLogger("py.warnings").setLevel(logging.ERROR)
-    run_demo(rows_per_day=int(os.environ.get("MLOPS_DEMO_ROWS_PER_DAY", "2000")))
+    print("\n".join(run_demo(rows_per_day=int(os.environ.get(ROWS_PER_DAY_ENV, "2000")))), flush=True)
+    # The process ends here. Its final garbage collection would walk every object dagster, torch, mlflow
+    # and evidently left behind (3-6 s); frozen objects are skipped, and the OS frees the memory anyway.
+    gc.freeze()
 
 
 if __name__ == "__main__":

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from time import perf_counter
+from typing import Any, Final
 
 import dagster as dg
 import polars as pl
@@ -15,6 +17,9 @@ import polars as pl
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
+
+# A ranged run's day loop logs its progress this often, so a long backfill shows it is moving.
+PROGRESS_EVERY_DAYS: Final[int] = 10
 
 
 def _cell(value: object) -> str:
@@ -142,3 +147,22 @@ def partition_check(
         partition=day.isoformat(),
         target_materialization_data=targets.latest.get(day),
     )
+
+
+def log_progress(
+    log: logging.Logger | dg.DagsterLogManager,
+    step: str,
+    done: int,
+    total: int,
+    started: float,
+    detail: str = "",
+    every: int = PROGRESS_EVERY_DAYS,
+) -> None:
+    """Every `every` days and at the last: `<step>: <done>/<total> days in <s> s[, <detail>]`.
+
+    `started` is the loop's `time.perf_counter()` at its start.
+    """
+    if done % every and done != total:
+        return
+    suffix = f", {detail}" if detail else ""
+    log.info(f"{step}: {done}/{total} days in {perf_counter() - started:.1f} s{suffix}")

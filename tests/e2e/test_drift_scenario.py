@@ -189,7 +189,11 @@ def test_concept_drift_is_measured_retrained_and_recovered(
             instance=instance,
             tags=_range(DRIFT_DAY, post_last),
             run_config={
-                "ops": {"drift_report": {"config": {"as_of": as_of.isoformat(), "evidently_max_days": 1}}}
+                "ops": {
+                    "drift_report": {
+                        "config": {"as_of": as_of.isoformat(), "evidently_days": post_last.isoformat()}
+                    }
+                }
             },
         )
 

@@ -11,6 +11,8 @@ per check (`metadata.partition_check`), so the partition view shows which day fa
   `label_maturity_days` old as of the evaluation instant) and that the model never trained or
   validated on, against the model's holdout PR AUC (from MLflow) minus a tolerance;
 - `scored_volume`: rows scored per day against the trailing days (WARN).
+Every day gets a statistics JSON; Evidently HTML (seconds a day) only the days `evidently_days` selects,
+by default the days whose `feature_drift` failed and the run's last 7 (`evidently_days.py`).
 A check with nothing to judge on a day (warming up, reference unusable, labels pending) gets no result
 for that day: Dagster records it as SKIPPED, and the reason is in that day's `checks` metadata and the
 run log. A model version MLflow does not know makes the reference or baseline unusable (skipped); an
@@ -40,17 +42,25 @@ from mlops_assets.defs.monitoring.daily import (
     performance_days,
 )
 from mlops_assets.defs.monitoring.drift import ReferenceWindowError
+from mlops_assets.defs.monitoring.evidently_days import evidently_reason, not_selected_reason
 from mlops_assets.defs.monitoring.reference import Reference, load_reference
 from mlops_assets.defs.monitoring.report import (
+    day_evidently,
     day_metadata,
     run_summary,
+    skipped_checks,
     verdict_metadata,
-    write_evidently,
     write_statistics,
 )
 from mlops_assets.defs.training.lineage import ModelVersionKey, model_baseline, seen_until
 from mlops_assets.defs.validation.quality import TRAILING_DAYS
-from mlops_assets.metadata import CheckTargets, markdown_table, partition_check, partition_metadata
+from mlops_assets.metadata import (
+    CheckTargets,
+    log_progress,
+    markdown_table,
+    partition_check,
+    partition_metadata,
+)
 from mlops_assets.mlflow_resource import MlflowResource
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource, ReportsResource
@@ -190,12 +200,11 @@ def drift_report(
     )
     scored = _scored_history(lakehouse, days, config)
     lineage = Lineage(lakehouse, mlflow, config, context.log)
-    with_evidently = (
-        set(days[len(days) - config.evidently_max_days :]) if config.evidently_max_days else set()
-    )
+    selection = config.evidently_selection()
+    left_out = not_selected_reason(selection, config.evidently_recent_days)
     results: list[DayResult] = []
     report_paths: dict[str, str] = {}
-    for day in days:
+    for done, day in enumerate(days, 1):
         tick = perf_counter()
         current = lakehouse.read_partition(PREDICTIONS_TABLE, day)
         version = main_version(current)
@@ -217,26 +226,32 @@ def drift_report(
         statistics = write_statistics(
             result, as_of, reports.report_path(DRIFT_REPORT, day, ".statistics.json")
         )
-        evidently = None
-        if day in with_evidently:
-            evidently = write_evidently(
-                result,
-                current,
-                reports.report_path(DRIFT_REPORT, day),
-                config.max_drift_share,
-                config.evidently_reference_rows,
-            )
+        drifted = result.verdicts[FEATURE_DRIFT_CHECK].status == "fail"
+        evidently, note = day_evidently(
+            result,
+            current,
+            reports.report_path(DRIFT_REPORT, day),
+            evidently_reason(selection, day, days, drifted, config.evidently_recent_days),
+            left_out,
+            config.max_drift_share,
+            config.evidently_reference_rows,
+        )
         if evidently is not None:
             report_paths[day.isoformat()] = str(evidently.html_path)
         partition_metadata(
             context,
             day,
-            {**day_metadata(result, statistics, evidently, perf_counter() - tick), "warming_up": warming},
+            {
+                **day_metadata(result, statistics, evidently, note, perf_counter() - tick),
+                "warming_up": warming,
+            },
         )
-        for check, verdict in result.verdicts.items():
-            if verdict.status == "skipped":
-                context.log.info(f"{day}: check {check} skipped: {verdict.reason}")
+        log_progress(
+            context.log, "drift_report", done, len(days), started, f"{len(report_paths)} HTML reports"
+        )
         results.append(result)
+    for line in skipped_checks(results):
+        context.log.info(line)
 
     yield dg.MaterializeResult(
         asset_key=DRIFT_REPORT_KEY,

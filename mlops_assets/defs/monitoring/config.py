@@ -7,6 +7,12 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from mlops_assets.defs.monitoring.drift import DriftConfig
+from mlops_assets.defs.monitoring.evidently_days import (
+    DEFAULT_EVIDENTLY_DAYS,
+    RECENT_DAYS,
+    EvidentlyDays,
+    parse_evidently_days,
+)
 from mlops_assets.defs.monitoring.evidently_report import REFERENCE_SAMPLE_ROWS
 from mlops_assets.defs.monitoring.performance import PerformanceConfig
 
@@ -47,8 +53,11 @@ class DriftReportConfig(dg.Config):
     """Only scored days at least this old (as of `as_of`) are judged for performance."""
     evidently_reference_rows: int = REFERENCE_SAMPLE_ROWS
     """Evidently sees at most this many reference rows (it is slow; the checks use our statistics)."""
-    evidently_max_days: int = 31
-    """Evidently HTML for the last N days of a run only (2-5 s a day); every day gets statistics JSON."""
+    evidently_days: str = DEFAULT_EVIDENTLY_DAYS
+    """Days that get Evidently HTML (2-5 s each): drifted, recent, all, none, days or ranges
+    YYYY-MM-DD...YYYY-MM-DD, comma-separated. Every day gets its statistics JSON."""
+    evidently_recent_days: int = RECENT_DAYS
+    """`recent` in `evidently_days`: the run's last N days."""
 
     def drift_config(self) -> DriftConfig:
         """The statistics' configuration."""
@@ -72,6 +81,10 @@ class DriftReportConfig(dg.Config):
             tolerance=self.performance_tolerance,
             label_maturity_days=self.label_maturity_days,
         )
+
+    def evidently_selection(self) -> EvidentlyDays:
+        """The parsed `evidently_days` (a bad value fails the run before any day is measured)."""
+        return parse_evidently_days(self.evidently_days)
 
     def as_of_time(self) -> datetime:
         """The evaluation instant, timezone-aware."""

@@ -8,6 +8,7 @@ whatever the size of the training window.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,6 +55,29 @@ def _dataset(frame: pl.DataFrame, numeric: Sequence[str], categorical: Sequence[
     return Dataset.from_pandas(frame.select(columns).to_pandas(), data_definition=definition)
 
 
+@functools.cache
+def drift_table_preset() -> Any:
+    """Evidently's `DataDriftPreset` page at half its cost: the `DriftTablePreset` class.
+
+    The preset's page shows the dataset verdict and the per-column drift table with its plots; it also
+    computes a `ValueDrift` metric per column, each rendering plots the page never shows (half the
+    report's time: 2.7 s of 5.7 s for 28 columns) and a per-column test list repeating the table's
+    verdicts. This subclass keeps `DriftedColumnsCount` only, and so the same page. Built on first use so
+    that importing this module skips evidently.
+    """
+    from evidently.metrics.column_statistics import DriftedColumnsCount
+    from evidently.presets import DataDriftPreset
+
+    class DriftTablePreset(DataDriftPreset):
+        """`DataDriftPreset` without its per-column `ValueDrift` metrics (their plots are not shown)."""
+
+        def generate_metrics(self, context: Any) -> list[Any]:
+            metrics = super().generate_metrics(context)
+            return [m for m in metrics if isinstance(m, DriftedColumnsCount)]
+
+    return DriftTablePreset
+
+
 def run_drift_preset(
     reference: pl.DataFrame,
     current: pl.DataFrame,
@@ -62,9 +86,8 @@ def run_drift_preset(
     drift_share: float = 0.5,
     title: str | None = None,
 ) -> Any:
-    """Run Evidently's `DataDriftPreset` and return the snapshot (`save_html`, `dict()`), named `title`."""
+    """Run the `DataDriftPreset` page (`drift_table_preset`) and return the snapshot, named `title`."""
     from evidently import Report
-    from evidently.presets import DataDriftPreset
 
     # Only columns both sides carry with at least one value: Evidently raises on a missing or all-null
     # column, which our own statistics report instead.
@@ -75,7 +98,7 @@ def run_drift_preset(
     }
     numeric = [c for c in numeric if c in shared]
     categorical = [c for c in categorical if c in shared]
-    report = Report([DataDriftPreset(drift_share=drift_share)], include_tests=True)
+    report = Report([drift_table_preset()(drift_share=drift_share)], include_tests=True)
     return report.run(
         _dataset(current, numeric, categorical), _dataset(reference, numeric, categorical), name=title
     )
@@ -133,3 +156,9 @@ def write_drift_report(
         reference_rows=sample.height,
         current_rows=current.height,
     )
+
+
+def remove_drift_report(html_path: Path) -> None:
+    """Delete `<name>.html` and `<name>.json` if an earlier run wrote them."""
+    html_path.unlink(missing_ok=True)
+    html_path.with_suffix(".json").unlink(missing_ok=True)

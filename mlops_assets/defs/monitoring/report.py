@@ -16,7 +16,12 @@ import dagster as dg
 import polars as pl
 
 from mlops_assets.defs.monitoring.daily import DayResult
-from mlops_assets.defs.monitoring.evidently_report import EvidentlyResult, write_drift_report
+from mlops_assets.defs.monitoring.evidently_days import evidently_absent
+from mlops_assets.defs.monitoring.evidently_report import (
+    EvidentlyResult,
+    remove_drift_report,
+    write_drift_report,
+)
 from mlops_assets.defs.monitoring.reference import CATEGORICAL_MONITORED, NUMERIC_MONITORED, Reference
 from mlops_assets.defs.monitoring.verdicts import Verdict
 from mlops_assets.lakehouse import write_text_atomic
@@ -75,6 +80,32 @@ def write_evidently(
     )
 
 
+def day_evidently(
+    result: DayResult,
+    current: pl.DataFrame,
+    html_path: Path,
+    why: str | None,
+    left_out: str,
+    drift_share: float,
+    reference_rows: int,
+) -> tuple[EvidentlyResult | None, str]:
+    """The day's Evidently report when `why` names a reason for one, and the note its metadata carries.
+
+    A day without a report in this run loses any report an earlier run left: that one described other
+    rows or another model, and the folder would contradict the day's statistics.
+    """
+    evidently = (
+        write_evidently(result, current, html_path, drift_share, reference_rows) if why is not None else None
+    )
+    if evidently is not None:
+        return evidently, f"written: {why}"
+    remove_drift_report(html_path)
+    if why is None:
+        return None, evidently_absent(result.day, left_out)
+    nothing = result.reference if isinstance(result.reference, str) else "no scored rows"
+    return None, f"no Evidently HTML: nothing to compare ({nothing})"
+
+
 def drifted_features(result: DayResult) -> pl.DataFrame:
     """The day's drifted features with the statistic that decided."""
     if result.table is None:
@@ -85,9 +116,16 @@ def drifted_features(result: DayResult) -> pl.DataFrame:
 
 
 def day_metadata(
-    result: DayResult, statistics: Path, evidently: EvidentlyResult | None, seconds: float
+    result: DayResult,
+    statistics: Path,
+    evidently: EvidentlyResult | None,
+    evidently_note: str,
+    seconds: float,
 ) -> dict[str, Any]:
-    """The values this day's materialization carries: its own rows, drift, verdicts and report paths."""
+    """The values this day's materialization carries: its own rows, drift, verdicts and report paths.
+
+    `report_html` is there only when this run wrote the file; `evidently` always says what happened.
+    """
     reference = result.reference
     drifted = drifted_features(result)
     metadata: dict[str, Any] = {
@@ -109,6 +147,7 @@ def day_metadata(
             {name: {"status": v.status, "reason": v.reason} for name, v in result.verdicts.items()}
         ),
         "statistics_json": dg.MetadataValue.path(str(statistics)),
+        "evidently": evidently_note,
         "seconds": round(seconds, 3),
     }
     if evidently is not None:
@@ -138,6 +177,23 @@ def run_summary(results: Sequence[DayResult], reports: dict[str, str]) -> pl.Dat
             for r in results
         ]
     )
+
+
+def skipped_checks(results: Sequence[DayResult]) -> list[str]:
+    """One log line per check that some day of the run skipped: how many days, and each day's reason.
+
+    One line per check rather than per day: each log line is an event-log write (tens of ms on SQLite),
+    and every day's reasons are in its own `checks` metadata too.
+    """
+    skipped: dict[str, list[str]] = {}
+    for result in results:
+        for check, verdict in result.verdicts.items():
+            if verdict.status == "skipped":
+                skipped.setdefault(check, []).append(f"{result.day}: {verdict.reason}")
+    return [
+        f"check {check} skipped on {len(days)} of {len(results)} days (no result stored): " + "; ".join(days)
+        for check, days in skipped.items()
+    ]
 
 
 def verdict_metadata(verdict: Verdict) -> dict[str, Any]:

@@ -259,7 +259,7 @@ def test_each_version_is_compared_with_its_own_training_data(
         [drift_report],
         resources=monitored,
         instance=instance,
-        run_config=_as_of("2025-02-11T00:00:00", evidently_max_days=0),
+        run_config=_as_of("2025-02-11T00:00:00", evidently_days="none"),
         tags={
             "dagster/asset_partition_range_start": (DAY - timedelta(days=1)).isoformat(),
             "dagster/asset_partition_range_end": DAY.isoformat(),
@@ -280,7 +280,7 @@ def test_backfill_covers_many_days_in_one_run_and_warn_severity(
         [drift_report],
         resources=monitored,
         instance=instance,
-        run_config=_as_of("2025-02-11T00:00:00", drift_severity="WARN", evidently_max_days=2),
+        run_config=_as_of("2025-02-11T00:00:00", drift_severity="WARN", evidently_recent_days=2),
         tags={
             "dagster/asset_partition_range_start": (DAY - timedelta(days=7)).isoformat(),
             "dagster/asset_partition_range_end": DAY.isoformat(),
@@ -297,7 +297,7 @@ def test_backfill_covers_many_days_in_one_run_and_warn_severity(
     assert feature.metadata["worst_day"].value == "2025-02-10"
     folder = Path(monitored["reports"].root) / "drift_report"
     reports = sorted(p.name for p in folder.glob("*.html"))
-    assert reports == ["2025-02-09.html", "2025-02-10.html"]  # Evidently for the last 2 days only
+    assert reports == ["2025-02-09.html", "2025-02-10.html"]  # the drifted day and the last 2 days
     # Each day's materialization links its own files, never the run's last day's.
     for day in days:
         stored = stored_metadata(instance, "drift_report", day)
@@ -307,6 +307,72 @@ def test_backfill_covers_many_days_in_one_run_and_warn_severity(
         assert stored.get("report_html") == (str(folder / f"{day}.html") if with_report else None)
     assert stored_metadata(instance, "drift_report", DAY)["features_drifted"] >= 25
     assert stored_metadata(instance, "drift_report", DAY - timedelta(days=3))["features_drifted"] <= 4
+    # Skipped checks are logged once per check for the run, each day with its reason.
+    skipped = [e.user_message for e in instance.all_logs(result.run_id) if " skipped on " in e.user_message]
+    assert len(skipped) == len({m.split(" skipped")[0] for m in skipped})
+    (performance,) = [m for m in skipped if m.startswith(f"check {PERFORMANCE_CHECK} ")]
+    assert performance.startswith(
+        f"check {PERFORMANCE_CHECK} skipped on 8 of 8 days (no result stored): 2025-02-03: pending: "
+    )
+    assert performance.count("pending: ") == 8
+
+
+def test_evidently_html_only_for_drifted_and_recent_days_and_named_days_on_demand(
+    monitored: dict, instance: dg.DagsterInstance
+) -> None:
+    lakehouse: LakehouseResource = monitored["lakehouse"]
+    drifted, quiet, last = DAY - timedelta(days=3), DAY - timedelta(days=5), DAY - timedelta(days=1)
+    lakehouse.write_partition(PREDICTIONS_TABLE, drifted, _frame(400, seed=98, day=drifted, shift=1.0))
+    folder = Path(monitored["reports"].root) / "drift_report"
+
+    def run(**config: object) -> None:
+        result = dg.materialize(
+            [drift_report],
+            resources=monitored,
+            instance=instance,
+            run_config=_as_of("2025-02-11T00:00:00", **config),
+            tags=range_tags(DAY - timedelta(days=7), last),
+        )
+        assert result.success
+
+    # On demand first: a quiet day named in the config gets its report.
+    run(evidently_days=f"{quiet}...{quiet}")
+    assert sorted(p.name for p in folder.glob("*.html")) == [f"{quiet}.html"]
+    assert stored_metadata(instance, "drift_report", quiet)["evidently"] == "written: named in evidently_days"
+
+    # The default: the day whose feature_drift failed and the run's last days; the quiet day's report,
+    # which described an earlier run, is gone with it.
+    run(evidently_recent_days=1)
+    assert sorted(p.name for p in folder.glob("*.html")) == [f"{drifted}.html", f"{last}.html"]
+    assert sorted(p.name for p in folder.glob("*.statistics.json")) == [
+        f"{DAY - timedelta(days=i)}.statistics.json" for i in range(7, 0, -1)
+    ]
+    assert stored_metadata(instance, "drift_report", drifted)["evidently"] == "written: feature_drift failed"
+    assert stored_metadata(instance, "drift_report", last)["evidently"] == (
+        "written: among the run's last 1 day"
+    )
+    stored = stored_metadata(instance, "drift_report", quiet)
+    assert "report_html" not in stored
+    assert stored["evidently"] == (
+        "no Evidently HTML: feature_drift passed or was not judged; not among the run's last 1 day. "
+        "The statistics JSON has every figure; to write the report, re-materialize the day alone (its run's "
+        "last day gets one): dagster asset materialize -m mlops_assets.definitions --select drift_report "
+        f"--partition {quiet}"
+    )
+    assert not (folder / f"{quiet}.json").exists()
+
+
+def test_a_bad_evidently_days_fails_the_run_naming_the_value(
+    monitored: dict, instance: dg.DagsterInstance
+) -> None:
+    with pytest.raises(ValueError, match=r"evidently_days 'drifted,2025-02-31': '2025-02-31' is neither"):
+        dg.materialize(
+            [drift_report],
+            resources=monitored,
+            instance=instance,
+            run_config=_as_of("2025-02-11T00:00:00", evidently_days="drifted,2025-02-31"),
+            partition_key=DAY.isoformat(),
+        )
 
 
 def test_performance_is_judged_on_mature_days_against_the_versions_baseline(
@@ -317,7 +383,7 @@ def test_performance_is_judged_on_mature_days_against_the_versions_baseline(
         [drift_report],
         resources=monitored,
         instance=instance,
-        run_config=_as_of("2025-03-01T00:00:00", evidently_max_days=0),
+        run_config=_as_of("2025-03-01T00:00:00", evidently_days="none"),
         partition_key=(DAY - timedelta(days=1)).isoformat(),
     )
     performance = _evaluation(result, PERFORMANCE_CHECK)
@@ -411,7 +477,7 @@ def test_statistics_json_is_written_atomically(
         [drift_report],
         resources=monitored,
         instance=instance,
-        run_config=_as_of("2025-02-11T00:00:00", evidently_max_days=0),
+        run_config=_as_of("2025-02-11T00:00:00", evidently_days="none"),
         partition_key=DAY.isoformat(),
     )
     assert written == ["2025-02-10.statistics.json"]
@@ -442,7 +508,7 @@ def test_ranged_run_with_one_drifted_day_retrains_naming_that_day(
         [drift_report],
         resources=monitored,
         instance=instance,
-        run_config=_as_of("2025-02-11T00:00:00", evidently_max_days=0),
+        run_config=_as_of("2025-02-11T00:00:00", evidently_days="none"),
         tags=range_tags(first, DAY),
     )
     assert result.success

@@ -9,7 +9,7 @@ import pytest
 
 from mlops_assets.defs.features.assets import customer_features, merchant_features
 from mlops_assets.defs.features.model_inputs import model_inputs
-from mlops_assets.defs.monitoring.predictions import batch_predictions, score_inputs
+from mlops_assets.defs.monitoring.predictions import batch_predictions, score_inputs, split_by_day
 from mlops_assets.defs.training import registry
 from mlops_assets.defs.training.data import SplitConfig, feature_matrix
 from mlops_assets.defs.training.flow import train_and_register
@@ -35,6 +35,21 @@ def _inputs(n: int = 4) -> pl.DataFrame:
     values[MODEL_FEATURES[0]] = [-2.0, 0.0, 2.0, None][:n]
     ids = {c: [f"{c}-{i}" for i in range(n)] for c in ("transaction_id", "customer_id", "merchant_id")}
     return pl.DataFrame({**ids, **values}, schema_overrides={f: pl.Float64 for f in MODEL_FEATURES})
+
+
+def test_a_ranged_run_splits_its_scores_by_event_day_and_loses_none():
+    at = [datetime(2025, 3, d, h, tzinfo=UTC) for d, h in ((1, 0), (3, 23), (1, 12))]
+    scored = pl.DataFrame({"transaction_id": ["a", "b", "c"], "event_timestamp": at})
+    days = [START + timedelta(days=i) for i in range(DAYS)]
+    by_day = split_by_day(scored, days)
+    assert {d: f["transaction_id"].to_list() for d, f in by_day.items()} == {
+        date(2025, 3, 1): ["a", "c"],
+        date(2025, 3, 2): [],
+        date(2025, 3, 3): ["b"],
+    }
+    assert by_day[date(2025, 3, 2)].schema == scored.schema
+    with pytest.raises(ValueError, match=r"event days outside the run: 2025-03-03: 1 rows"):
+        split_by_day(scored, days[:2])
 
 
 def test_score_inputs_adds_score_flag_and_model_columns():
