@@ -1,9 +1,10 @@
 """`ScoringService`: state, online store, models and prediction log wired together, HTTP-free.
 
-The request path (`score`) does: online-store read (deadline), features through the offline functions,
-champion score, record the transactions in the state, hand the records to the shadow worker. The
-challenger is scored on the shadow worker's thread, after the response is built, and both scores then
-go to the prediction log; a challenger that fails or a full shadow queue is counted, never raised.
+The request path (`score`) does: the entities' events from the state, online-store read (deadline),
+the request-time features (`serving.features`: the offline definitions, per request), champion score,
+record the transactions in the state, hand the records to the shadow worker. The challenger is scored
+on the shadow worker's thread, after the response is built, and both scores then go to the prediction
+log; a challenger that fails or a full shadow queue is counted, never raised.
 """
 
 from __future__ import annotations
@@ -20,18 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import polars as pl
 
 from mlops_assets.defs.features.compute import CUSTOMER_LOOKBACK_DAYS
 from mlops_assets.defs.serving.contract import CHALLENGER_FLAG, CHALLENGER_SCORE, LABEL_COUNT, read_log_day
-from mlops_assets.defs.training.data import feature_matrix
-from mlops_assets.domain import CUSTOMER_ID, MERCHANT_ID, TRANSACTION_ID
+from mlops_assets.domain import CUSTOMER_ID, TRANSACTION_ID
 from mlops_assets.feast_resource import FeastResource
 from mlops_assets.lakehouse import days_between, scan_days
 from mlops_assets.mlflow_resource import MlflowResource, redact_uri
 from mlops_assets.serving.config import ServeConfig
 from mlops_assets.serving.dependencies import Dependency, DependencyUnavailableError
-from mlops_assets.serving.features import compute_request_features
+from mlops_assets.serving.features import FeatureRow, feature_matrix, request_features
 from mlops_assets.serving.log import PredictionLog
 from mlops_assets.serving.metrics import ServiceMetrics
 from mlops_assets.serving.models import ModelHolder, ServedModel, ServedModels
@@ -64,7 +63,7 @@ class ServingDay:
 @dataclass
 class _ShadowItem:
     records: list[dict[str, Any]]
-    features: pl.DataFrame
+    features: list[FeatureRow]
     challenger: ServedModel | None
 
 
@@ -223,9 +222,10 @@ class ScoringService:
         if serving is None:
             raise NotReadyError(FEAST_SERVICE, self.state_error or "no serving day yet")
         rows = [tx.row() for tx in transactions]
+        requests = serving.state.request_events(rows)
         try:
             merchant_state = self.feast_dep.call(
-                lambda: self.online.merchant_state([r[MERCHANT_ID] for r in rows])
+                lambda: self.online.merchant_state([r.merchant_id for r in requests])
             )
         except DependencyUnavailableError as exc:
             self.metrics.dependency_errors.labels(exc.service).inc()
@@ -235,20 +235,19 @@ class ScoringService:
                 entity
                 for entity, known in (
                     ("customer", serving.state.knows_customer(r[CUSTOMER_ID])),
-                    ("merchant", merchant_state.get(r[MERCHANT_ID], {}).get(LABEL_COUNT) is not None),
+                    ("merchant", merchant_state.get(e.merchant_id, {}).get(LABEL_COUNT) is not None),
                 )
                 if not known
             ]
-            for r in rows
+            for r, e in zip(rows, requests, strict=True)
         ]
-        features = compute_request_features(rows, serving.state, merchant_state)
+        features = request_features(requests, merchant_state)
         champion = models.champion
         scores = champion.model.predict(feature_matrix(features, champion.model.features)).astype(np.float64)
         serving.state.record(rows)
         done = time.perf_counter()
         served_at = datetime.now(UTC)
         responses, records = [], []
-        feature_rows = features.drop(TRANSACTION_ID, MERCHANT_ID).to_dicts()
         for i, (row, score) in enumerate(zip(rows, scores, strict=True)):
             flagged = bool(score >= champion.threshold)
             for entity in cold[i]:
@@ -271,7 +270,7 @@ class ScoringService:
                     "request_id": request_ids[i],
                     "served_at": served_at,
                     **row,
-                    **feature_rows[i],
+                    **features[i],
                     "cold_start": ",".join(cold[i]),
                     "champion_model": champion.model.name,
                     "champion_version": champion.model.version,
