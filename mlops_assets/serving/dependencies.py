@@ -2,16 +2,17 @@
 
 Neither Feast's online read nor MLflow's client takes a per-call timeout for every backend (SQLite has
 none; MLflow's SQLAlchemy store retries a dead database for about 100 s), so each call runs on a worker
-thread and the caller stops waiting at the deadline. A dependency that fails or times out raises
+thread and the caller stops waiting at the deadline: a thread (`call`) or the event loop (`acall`,
+which keeps serving other requests meanwhile). A dependency that fails or times out raises
 `DependencyUnavailableError` naming the service, which the app turns into a 503.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TypeVar
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from mlops_assets.mlflow_resource import redact_uri
 
@@ -40,15 +41,28 @@ class Dependency:
         future = self._pool.submit(fn)
         try:
             return future.result(timeout=self.timeout_s)
-        except FutureTimeout:
-            future.cancel()
-            raise DependencyUnavailableError(self.service, f"no answer within {self.timeout_s:g} s") from None
         except DependencyUnavailableError:
             raise
         except Exception as exc:
-            # Redacted: a driver's message may carry the connection URI, password included.
-            first_line = redact_uri(str(exc).splitlines()[0]) if str(exc) else "no detail"
-            raise DependencyUnavailableError(self.service, f"{type(exc).__name__}: {first_line}") from exc
+            raise self._unavailable(future, exc) from exc
+
+    async def acall(self, fn: Callable[[], T]) -> T:
+        """`call` awaited: the event loop runs other tasks while `fn()` runs on a worker thread."""
+        future = self._pool.submit(fn)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout_s)
+        except DependencyUnavailableError:
+            raise
+        except Exception as exc:
+            raise self._unavailable(future, exc) from exc
+
+    def _unavailable(self, future: Future[Any], exc: Exception) -> DependencyUnavailableError:
+        # Past the deadline the call is still running, or was cancelled before it started.
+        if future.cancel() or not future.done():
+            return DependencyUnavailableError(self.service, f"no answer within {self.timeout_s:g} s")
+        # Redacted: a driver's message may carry the connection URI, password included.
+        first_line = redact_uri(str(exc).splitlines()[0]) if str(exc) else "no detail"
+        return DependencyUnavailableError(self.service, f"{type(exc).__name__}: {first_line}")
 
     def close(self) -> None:
         """Stop the worker threads without waiting for a hung call."""

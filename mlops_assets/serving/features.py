@@ -108,13 +108,14 @@ def _time(event: CustomerEvent) -> int:
     return event.time_us
 
 
-def _mean_std(amounts: Sequence[float]) -> tuple[float, float, float]:
-    """Exactly rounded sum, mean, and two-pass sample std (0.0 for fewer than 2 amounts)."""
+def _sum_mean_std(amounts: tuple[float, ...], values: np.ndarray) -> tuple[float, float, float]:
+    """Exactly rounded sum, mean, and two-pass sample std (0.0 for one amount); `values` is `amounts`."""
     total = math.fsum(amounts)
     mean = total / len(amounts)
     if len(amounts) < 2:
         return total, mean, 0.0
-    return total, mean, math.sqrt(math.fsum((a - mean) ** 2 for a in amounts) / (len(amounts) - 1))
+    deviations = values - mean
+    return total, mean, math.sqrt(float(deviations @ deviations) / (len(amounts) - 1))
 
 
 def customer_features(events: Sequence[CustomerEvent], event: CustomerEvent) -> FeatureRow:
@@ -124,29 +125,31 @@ def customer_features(events: Sequence[CustomerEvent], event: CustomerEvent) -> 
     """
     t = event.time_us
     end = bisect_right(events, t, key=_time)
+    # The events of `[t - longest window, t]`, as columns: every window is a tail of them.
+    first = bisect_left(events, t - _WINDOWS[0][0], hi=end, key=_time)
+    times, _, merchants, countries, amounts = zip(*events[first:end], strict=True)
+    values = np.array(amounts)
+    count = len(times)
     row: FeatureRow = {}
-    longest = bisect_right(events, t - _WINDOWS[0][0], hi=end, key=_time)
-    amounts = [e.amount_eur for e in events[longest:end]]
     for window_us, names in _WINDOWS:
-        start = bisect_right(events, t - window_us, lo=longest, hi=end, key=_time)
-        total, mean, std = _mean_std(amounts[start - longest :])
-        row.update(zip(names, (float(end - start), total, mean, std), strict=True))
-    start = bisect_right(events, t - _DISTINCT_US, lo=longest, hi=end, key=_time)
-    row[f"cust_distinct_merchants_{DISTINCT_MERCHANTS_DAYS}d"] = float(
-        len({e.merchant_id for e in events[start:end]})
-    )
+        start = bisect_right(times, t - window_us)
+        total, mean, std = _sum_mean_std(amounts[start:], values[start:])
+        row.update(zip(names, (float(count - start), total, mean, std), strict=True))
+    start = bisect_right(times, t - _DISTINCT_US)
+    row[f"cust_distinct_merchants_{DISTINCT_MERCHANTS_DAYS}d"] = float(len(set(merchants[start:])))
     position = bisect_left(events, event)
     row["cust_seconds_since_prev_txn"] = None if position == 0 else (t - events[position - 1].time_us) / 1e6
-    prior = events[bisect_left(events, t - _HISTORY_US, key=_time) : bisect_left(events, t, key=_time)]
+    # The z-score's history is `[t - 30d, t)`: left-closed, and without the events at t.
+    history = slice(bisect_left(times, t - _HISTORY_US), bisect_left(times, t))
     zscore = None
-    if len(prior) >= 2:
-        _, mean, std = _mean_std([e.amount_eur for e in prior])
+    if len(amounts[history]) >= 2:
+        _, mean, std = _sum_mean_std(amounts[history], values[history])
         if std >= MIN_STD_EUR:
             zscore = (event.amount_eur - mean) / std
     row[f"cust_amount_zscore_{HISTORY_WINDOW}"] = zscore
-    start = bisect_right(events, t - _HISTORY_US, lo=longest, hi=end, key=_time)
-    foreign = sum(e.country != FOREIGN_REFERENCE_COUNTRY for e in events[start:end])
-    row[f"cust_foreign_share_{HISTORY_WINDOW}"] = foreign / (end - start)
+    start = bisect_right(times, t - _HISTORY_US)
+    foreign = count - start - countries[start:].count(FOREIGN_REFERENCE_COUNTRY)
+    row[f"cust_foreign_share_{HISTORY_WINDOW}"] = foreign / (count - start)
     return row
 
 

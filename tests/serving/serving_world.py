@@ -139,3 +139,14 @@ def request_body(row: dict) -> dict:
     body = {k: v for k, v in row.items() if k not in ("is_fraud", "label_available_at")}
     body["event_timestamp"] = row["event_timestamp"].isoformat()
     return body
+
+
+def get_online_features(store, merchant_ids: list[str]) -> dict[str, dict[str, float | None]]:
+    """The merchants' online-state features through Feast's `get_online_features` (the reference)."""
+    from mlops_assets.defs.serving.contract import ONLINE_STATE_FEATURES
+    from mlops_assets.feature_catalog import MERCHANT_FEATURE_VIEW
+
+    refs = [f"{MERCHANT_FEATURE_VIEW}:{f}" for f in ONLINE_STATE_FEATURES]
+    answer = store.get_online_features(features=refs, entity_rows=[{"merchant_id": m} for m in merchant_ids])
+    columns = answer.to_dict()
+    return {m: {f: columns[f][i] for f in ONLINE_STATE_FEATURES} for i, m in enumerate(merchant_ids)}
