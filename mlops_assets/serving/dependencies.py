@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from mlops_assets.mlflow_resource import redact_uri
 
@@ -41,25 +41,31 @@ class Dependency:
         future = self._pool.submit(fn)
         try:
             return future.result(timeout=self.timeout_s)
+        except TimeoutError:
+            future.cancel()
+            raise self._late() from None
         except DependencyUnavailableError:
             raise
         except Exception as exc:
-            raise self._unavailable(future, exc) from exc
+            raise self._failed(exc) from exc
 
     async def acall(self, fn: Callable[[], T]) -> T:
         """`call` awaited: the event loop runs other tasks while `fn()` runs on a worker thread."""
         future = self._pool.submit(fn)
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout_s)
+        except TimeoutError:
+            future.cancel()
+            raise self._late() from None
         except DependencyUnavailableError:
             raise
         except Exception as exc:
-            raise self._unavailable(future, exc) from exc
+            raise self._failed(exc) from exc
 
-    def _unavailable(self, future: Future[Any], exc: Exception) -> DependencyUnavailableError:
-        # Past the deadline the call is still running, or was cancelled before it started.
-        if future.cancel() or not future.done():
-            return DependencyUnavailableError(self.service, f"no answer within {self.timeout_s:g} s")
+    def _late(self) -> DependencyUnavailableError:
+        return DependencyUnavailableError(self.service, f"no answer within {self.timeout_s:g} s")
+
+    def _failed(self, exc: Exception) -> DependencyUnavailableError:
         # Redacted: a driver's message may carry the connection URI, password included.
         first_line = redact_uri(str(exc).splitlines()[0]) if str(exc) else "no detail"
         return DependencyUnavailableError(self.service, f"{type(exc).__name__}: {first_line}")

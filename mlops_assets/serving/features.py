@@ -4,16 +4,18 @@ Why hand-written and not the offline functions: `compute_customer_features` and
 `compute_merchant_features` (defs/features/compute.py) are polars query plans built for a day of
 transactions, and a plan has a fixed cost of milliseconds whatever its size; per request that was most
 of the service's latency (about 11 of 18 ms), and it grew with the load. Here the same definitions are
-plain Python on one customer's and one merchant's events, kept sorted by `state.EntityState`: bisection
-finds each window, so a request costs tens of microseconds. The offline functions stay the source of
-truth: tests/serving/test_features.py compares these functions with them on random histories (ties,
-exact window boundaries, identical amounts), and the parity test and the `serving_parity` check compare
-the served rows with batch's. Every definition below is the one compute.py documents, for t the
-transaction's time and its customer's (or merchant's) events:
+plain Python (numpy for the sums of squares) on one customer's and one merchant's events, kept sorted by
+`state.EntityState`: bisection finds each window, so a request costs tens of microseconds.
+
+The offline functions stay the source of truth. tests/serving/test_features.py compares these functions
+with them on random histories (ties, exact window boundaries, identical amounts) and on simulated
+months; the parity test and the `serving_parity` check compare the served rows with batch's. Every
+definition below is the one compute.py documents, for t the transaction's time and its customer's (or
+merchant's) events:
 
 - `cust_{txn_count,amount_sum,amount_mean,amount_std}_{w}`: over `(t - w, t]` (same-microsecond events
-  included); std is the sample std (ddof=1), 0.0 for a single event. Sums are exactly rounded
-  (`math.fsum`), the std two-pass on them, so both agree with polars to the last bits.
+  included); std is the sample std (ddof=1), 0.0 for a single event. Sums are numpy's (pairwise) and
+  the std two-pass around their mean: both agree with polars' far inside the parity tolerance (1e-9).
 - `cust_distinct_merchants_7d`: distinct merchants over `(t - 7d, t]`.
 - `cust_seconds_since_prev_txn`: seconds since the previous event in (time, transaction id) order; null
   for the customer's first.
@@ -61,7 +63,7 @@ from mlops_assets.feature_catalog import (
     MERCHANT_FEATURES,
     MODEL_FEATURES,
 )
-from mlops_assets.serving.state import DAY_US, CustomerEvent, RequestEvents
+from mlops_assets.serving.state import DAY_US, CustomerEvent, CustomerEvents, RequestEvents
 
 FeatureRow = dict[str, float | None]
 
@@ -104,52 +106,46 @@ assert {name for _, names in _WINDOWS for name in names} | {
 assert {name for _, name in _VOLUME} | set(ONLINE_STATE_FEATURES) == set(MERCHANT_FEATURES)
 
 
-def _time(event: CustomerEvent) -> int:
-    return event.time_us
-
-
-def _sum_mean_std(amounts: tuple[float, ...], values: np.ndarray) -> tuple[float, float, float]:
-    """Exactly rounded sum, mean, and two-pass sample std (0.0 for one amount); `values` is `amounts`."""
-    total = math.fsum(amounts)
+def _sum_mean_std(amounts: np.ndarray) -> tuple[float, float, float]:
+    """Sum, mean, and two-pass sample std (0.0 for a single amount)."""
+    total = float(amounts.sum())
     mean = total / len(amounts)
     if len(amounts) < 2:
         return total, mean, 0.0
-    deviations = values - mean
+    deviations = amounts - mean
     return total, mean, math.sqrt(float(deviations @ deviations) / (len(amounts) - 1))
 
 
-def customer_features(events: Sequence[CustomerEvent], event: CustomerEvent) -> FeatureRow:
-    """`CUSTOMER_FEATURES` of `event` among its customer's `events` (sorted, `event` among them).
+def customer_features(events: CustomerEvents, event: CustomerEvent) -> FeatureRow:
+    """`CUSTOMER_FEATURES` of `event` among its customer's `events` (`event` among them).
 
     Events after `event`'s time are ignored, as the windows say; events at the same microsecond count.
     """
-    t = event.time_us
-    end = bisect_right(events, t, key=_time)
-    # The events of `[t - longest window, t]`, as columns: every window is a tail of them.
-    first = bisect_left(events, t - _WINDOWS[0][0], hi=end, key=_time)
-    times, _, merchants, countries, amounts = zip(*events[first:end], strict=True)
-    values = np.array(amounts)
-    count = len(times)
+    t, times = event.time_us, events.times_us
+    end = bisect_right(times, t)
+    amounts = np.frombuffer(events.amounts_eur, dtype=np.float64)  # no copy
     row: FeatureRow = {}
-    for window_us, names in _WINDOWS:
-        start = bisect_right(times, t - window_us)
-        total, mean, std = _sum_mean_std(amounts[start:], values[start:])
-        row.update(zip(names, (float(count - start), total, mean, std), strict=True))
-    start = bisect_right(times, t - _DISTINCT_US)
-    row[f"cust_distinct_merchants_{DISTINCT_MERCHANTS_DAYS}d"] = float(len(set(merchants[start:])))
-    position = bisect_left(events, event)
-    row["cust_seconds_since_prev_txn"] = None if position == 0 else (t - events[position - 1].time_us) / 1e6
+    for window_us, names in _WINDOWS:  # each window is `[start, end)`, its start found by bisection
+        start = bisect_right(times, t - window_us, hi=end)
+        total, mean, std = _sum_mean_std(amounts[start:end])
+        row.update(zip(names, (float(end - start), total, mean, std), strict=True))
+    start = bisect_right(times, t - _DISTINCT_US, hi=end)
+    row[f"cust_distinct_merchants_{DISTINCT_MERCHANTS_DAYS}d"] = float(
+        len(set(events.merchant_ids[start:end]))
+    )
+    position = events.position(t, event.transaction_id)
+    row["cust_seconds_since_prev_txn"] = None if position == 0 else (t - times[position - 1]) / 1e6
     # The z-score's history is `[t - 30d, t)`: left-closed, and without the events at t.
-    history = slice(bisect_left(times, t - _HISTORY_US), bisect_left(times, t))
+    first, before = bisect_left(times, t - _HISTORY_US, hi=end), bisect_left(times, t, hi=end)
     zscore = None
-    if len(amounts[history]) >= 2:
-        _, mean, std = _sum_mean_std(amounts[history], values[history])
+    if before - first >= 2:
+        _, mean, std = _sum_mean_std(amounts[first:before])
         if std >= MIN_STD_EUR:
             zscore = (event.amount_eur - mean) / std
     row[f"cust_amount_zscore_{HISTORY_WINDOW}"] = zscore
-    start = bisect_right(times, t - _HISTORY_US)
-    foreign = count - start - countries[start:].count(FOREIGN_REFERENCE_COUNTRY)
-    row[f"cust_foreign_share_{HISTORY_WINDOW}"] = foreign / (count - start)
+    start = bisect_right(times, t - _HISTORY_US, hi=end)
+    foreign = end - start - events.countries[start:end].count(FOREIGN_REFERENCE_COUNTRY)
+    row[f"cust_foreign_share_{HISTORY_WINDOW}"] = foreign / (end - start)
     return row
 
 

@@ -58,8 +58,11 @@ class World:
     challenger_version: str
 
     def service(self, log_root: Path, **config: object) -> ScoringService:
+        # A generous online-store deadline: the test process's full garbage collections (100-300 ms,
+        # measured) on a busy machine must not turn a read into a 503; the deadline has its own tests.
+        defaults = {"reload_interval_s": 0.5, "log_flush_interval_s": 0.2, "feast_timeout_s": 5.0}
         return ScoringService(
-            ServeConfig(**{"reload_interval_s": 0.5, "log_flush_interval_s": 0.2, **config}),  # type: ignore[arg-type]
+            ServeConfig(**{**defaults, **config}),  # type: ignore[arg-type]
             self.resources["feast"],
             self.resources["mlflow"],
             log_root,

@@ -27,7 +27,7 @@ from mlops_assets.serving.features import (
     merchant_volume,
     request_features,
 )
-from mlops_assets.serving.state import CustomerEvent, EntityState, event_of
+from mlops_assets.serving.state import CustomerEvent, CustomerEvents, EntityState, event_of
 from mlops_assets.simulator import SimulationConfig, simulate_day
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
@@ -90,12 +90,12 @@ def assert_matches_offline(transactions: pl.DataFrame) -> int:
             on="transaction_id",
         )
     )
-    events: dict[str, list[CustomerEvent]] = {}
+    events: dict[str, CustomerEvents] = {}
     times: dict[str, list[int]] = {}
-    for tx in transactions.iter_rows(named=True):
-        events.setdefault(tx["customer_id"], []).append(event_of(tx))
+    for tx in transactions.iter_rows(named=True):  # in id order: events.insert sorts them by time
+        events.setdefault(tx["customer_id"], CustomerEvents()).insert(event_of(tx))
         times.setdefault(tx["merchant_id"], []).append(event_of(tx).time_us)
-    for held in (*events.values(), *times.values()):
+    for held in times.values():
         held.sort()
     by_id = {tx["transaction_id"]: tx for tx in transactions.iter_rows(named=True)}
     for expected in offline.iter_rows(named=True):
@@ -126,30 +126,30 @@ def test_request_features_equal_the_offline_functions_on_simulated_months() -> N
 def test_known_values_on_a_hand_made_history() -> None:
     """Ties at one microsecond, the 1-hour boundary, identical amounts, the z-score's strict history."""
     hour = 3_600_000_000
-    events = sorted(
-        [
-            CustomerEvent(0, "a", "m1", "DE", 10.0),
-            CustomerEvent(hour, "b", "m2", "FR", 10.0),
-            CustomerEvent(hour, "c", "m1", "DE", 40.0),  # same microsecond as b
-            CustomerEvent(2 * hour, "d", "m3", "DE", 30.0),
-        ]
-    )
-    at_b = customer_features(events, events[1])
+    events = [
+        CustomerEvent(0, "a", "m1", "DE", 10.0),
+        CustomerEvent(hour, "b", "m2", "FR", 10.0),
+        CustomerEvent(hour, "c", "m1", "DE", 40.0),  # same microsecond as b
+        CustomerEvent(2 * hour, "d", "m3", "DE", 30.0),
+    ]
+    columns = CustomerEvents.of(reversed(events))
+    assert columns.transaction_ids == ["a", "b", "c", "d"]
+    at_b = customer_features(columns, events[1])
     assert at_b["cust_txn_count_1h"] == 2.0  # (0, 1h]: b and c, not a at exactly t - 1h
     assert at_b["cust_txn_count_24h"] == 3.0 and at_b["cust_amount_sum_24h"] == 60.0
     assert at_b["cust_amount_std_24h"] == pytest.approx(float(np.std([10.0, 10.0, 40.0], ddof=1)), rel=1e-12)
     assert at_b["cust_seconds_since_prev_txn"] == 3600.0
-    assert customer_features(events, events[2])["cust_seconds_since_prev_txn"] == 0.0  # c after b, tied
+    assert customer_features(columns, events[2])["cust_seconds_since_prev_txn"] == 0.0  # c after b, tied
     assert at_b["cust_amount_zscore_30d"] is None  # one earlier event: no history to judge against
     assert at_b["cust_distinct_merchants_7d"] == 2.0 and at_b["cust_foreign_share_30d"] == 1 / 3
-    at_d = customer_features(events, events[3])
+    at_d = customer_features(columns, events[3])
     assert at_d["cust_amount_zscore_30d"] == pytest.approx(
         (30.0 - 20.0) / float(np.std([10, 10, 40], ddof=1))
     )
-    first = customer_features(events[:1], events[0])
+    first = customer_features(CustomerEvents.of(events[:1]), events[0])
     assert first["cust_amount_std_1h"] == 0.0 and first["cust_seconds_since_prev_txn"] is None
     same_amounts = [CustomerEvent(i * hour, f"t{i}", "m1", "DE", 12.5) for i in range(5)]
-    last = customer_features(same_amounts, same_amounts[-1])
+    last = customer_features(CustomerEvents.of(same_amounts), same_amounts[-1])
     assert last["cust_amount_std_30d"] == 0.0 and last["cust_amount_zscore_30d"] is None
     assert merchant_volume([0, hour, hour, 25 * hour], hour) == {
         "merch_txn_count_24h": 3.0,
@@ -182,9 +182,9 @@ def test_request_events_see_the_request_and_never_count_a_retry_twice() -> None:
     batch = [_tx("t3", "c1", "m1", 10, 30.0), _tx("t4", "c1", "m1", 7, 40.0), _tx("t2", "c9", "m9", 99, 1.0)]
     requests = state.request_events(batch)
     assert [r.event.transaction_id for r in requests] == ["t3", "t4", "t2"]
-    assert [e.transaction_id for e in requests[0].customer_events] == ["t1", "t2", "t4", "t3"]
+    assert requests[0].customer_events.transaction_ids == ["t1", "t2", "t4", "t3"]
     assert requests[2].customer_id == "c1" and requests[2].merchant_id == "m2"  # scored as first seen
-    assert list(requests[2].customer_events) == list(requests[0].customer_events)
+    assert requests[2].customer_events.transaction_ids == ["t1", "t2", "t4", "t3"]
     rows = request_features(requests, {"m1": {"merch_labeled_count_30d": 4.0, "merch_fraud_rate_30d": 0.25}})
     assert [r["cust_txn_count_1h"] for r in rows] == [4.0, 3.0, 2.0]
     assert [r["merch_txn_count_24h"] for r in rows] == [3.0, 2.0, 1.0]
@@ -200,7 +200,7 @@ def test_record_prunes_events_older_than_the_window_and_a_day() -> None:
     state.record([_tx("old", "c1", "m1", 0, 10.0)])
     state.record([_tx("new", "c1", "m1", 31 * 24 * 60 + 1, 10.0)])
     (request,) = state.request_events([_tx("new", "c1", "m1", 0, 0.0)])
-    assert [e.transaction_id for e in request.customer_events] == ["new"]
+    assert request.customer_events.transaction_ids == ["new"]
     assert len(request.merchant_times_us) == 1 and len(state) == 1
     assert state.record([_tx("old", "c1", "m1", 0, 10.0)]) == 1  # forgotten: a new payment now
 

@@ -44,7 +44,9 @@ def test_redis_online_store_gives_the_sqlite_answers(world, serve, redis_url, tm
         for name, service in (
             (
                 "redis",
-                ScoringService(ServeConfig(), redis, world.resources["mlflow"], tmp_path / "redis_log"),
+                ScoringService(  # the deadline as the world's services have it (serving_world)
+                    ServeConfig(feast_timeout_s=5.0), redis, world.resources["mlflow"], tmp_path / "redis_log"
+                ),
             ),
             ("sqlite", world.service(tmp_path / "sqlite_log")),
         ):
