@@ -181,8 +181,11 @@ class ScoringService:
 
     # --- readiness ---------------------------------------------------------------------------------
 
-    def readiness(self) -> dict[str, str]:
-        """Problems by service; empty when ready (a champion loaded and the online store answering)."""
+    async def readiness(self) -> dict[str, str]:
+        """Problems by service; empty when ready (a champion loaded and the online store answering).
+
+        Awaited, like scoring's read: a store that hangs holds the probe, not the event loop.
+        """
         problems: dict[str, str] = {}
         if self.models.current is None:
             problems[REGISTRY_SERVICE] = (
@@ -192,7 +195,7 @@ class ScoringService:
             problems[FEAST_SERVICE] = self.state_error or "no serving day yet"
         else:
             try:
-                self.feast_dep.call(lambda: self.online.merchant_state([WARMUP_ENTITY]))
+                await self.feast_dep.acall(lambda: self.online.merchant_state([WARMUP_ENTITY]))
             except DependencyUnavailableError as exc:
                 problems[exc.service] = exc.detail
         return problems
