@@ -50,6 +50,7 @@ from typing import Final
 import numpy as np
 
 from mlops_assets.defs.features.compute import (
+    CUSTOMER_LOOKBACK_DAYS,
     DISTINCT_MERCHANTS_DAYS,
     HISTORY_WINDOW,
     MERCHANT_VOLUME_WINDOWS,
@@ -63,7 +64,13 @@ from mlops_assets.feature_catalog import (
     MERCHANT_FEATURES,
     MODEL_FEATURES,
 )
-from mlops_assets.serving.state import DAY_US, CustomerEvent, CustomerEvents, RequestEvents
+from mlops_assets.serving.state import (
+    DAY_US,
+    MERCHANT_VOLUME_DAYS,
+    CustomerEvent,
+    CustomerEvents,
+    RequestEvents,
+)
 
 FeatureRow = dict[str, float | None]
 
@@ -80,7 +87,7 @@ def duration_us(period: str) -> int:
     return int(number) * _UNIT_US[unit]
 
 
-# Longest first: each window's events are a tail of the longer one's.
+# Longest first: `_WINDOWS[0]` bounds the other windows and what the state must hold.
 _WINDOWS: Final = sorted(
     (
         (
@@ -97,6 +104,9 @@ _HISTORY_US: Final = duration_us(HISTORY_WINDOW)
 _DISTINCT_US: Final = DISTINCT_MERCHANTS_DAYS * DAY_US
 _VOLUME: Final = tuple((duration_us(p), f"merch_txn_count_{p}") for p in MERCHANT_VOLUME_WINDOWS)
 assert _WINDOWS[0][0] >= max(_HISTORY_US, _DISTINCT_US), "the longest customer window bounds the others"
+# The state holds what the longest windows need (it prunes older events).
+assert _WINDOWS[0][0] <= CUSTOMER_LOOKBACK_DAYS * DAY_US
+assert max(w for w, _ in _VOLUME) <= MERCHANT_VOLUME_DAYS * DAY_US
 assert {name for _, names in _WINDOWS for name in names} | {
     f"cust_distinct_merchants_{DISTINCT_MERCHANTS_DAYS}d",
     "cust_seconds_since_prev_txn",

@@ -9,7 +9,7 @@ row exactly as batch computes it.
 
 Where the events come from: the validated transactions of the lookback before the serving day (the
 same partitions the offline feature tables read), then every transaction the service scores, then, on a
-restart within the day, the day's prediction log (`PredictionLog.served_transactions`). Windows: 30
+restart within the day, the day's prediction log (`service.load_state`). Windows: 30
 days for customers (the longest customer window), 7 days for merchant volume; older events are pruned.
 Each entity's events are kept sorted (by time, then transaction id: batch's order), so a request finds
 its windows by bisection instead of scanning, and a late, out-of-order request is simply inserted.
@@ -170,10 +170,6 @@ class EntityState:
     def knows_customer(self, customer_id: str) -> bool:
         """Whether the customer has an event in the window (else the request is its cold start)."""
         return bool(self._customers.get(customer_id))
-
-    def knows_merchant(self, merchant_id: str) -> bool:
-        """Whether the merchant has an event in the window."""
-        return bool(self._merchants.get(merchant_id))
 
     def record(self, transactions: Iterable[dict[str, Any]]) -> int:
         """Add transactions (dicts with the contract's columns); a transaction id already held is skipped.
