@@ -105,7 +105,7 @@ def create_app(service: ScoringService, manage_lifecycle: bool = True) -> FastAP
     async def ready() -> JSONResponse:
         """A champion is loaded and the online store answers (the readiness probe)."""
         started = time.perf_counter()
-        problems = service.readiness()
+        problems = await service.readiness()
         if problems:
             return _answer("/health/ready", 503, {"status": "not ready", "services": problems}, started)
         current = service.models.current

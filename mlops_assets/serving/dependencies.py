@@ -2,15 +2,16 @@
 
 Neither Feast's online read nor MLflow's client takes a per-call timeout for every backend (SQLite has
 none; MLflow's SQLAlchemy store retries a dead database for about 100 s), so each call runs on a worker
-thread and the caller stops waiting at the deadline. A dependency that fails or times out raises
+thread and the caller stops waiting at the deadline: a thread (`call`) or the event loop (`acall`,
+which keeps serving other requests meanwhile). A dependency that fails or times out raises
 `DependencyUnavailableError` naming the service, which the app turns into a 503.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TypeVar
 
 from mlops_assets.mlflow_resource import redact_uri
@@ -40,15 +41,34 @@ class Dependency:
         future = self._pool.submit(fn)
         try:
             return future.result(timeout=self.timeout_s)
-        except FutureTimeout:
+        except TimeoutError:
             future.cancel()
-            raise DependencyUnavailableError(self.service, f"no answer within {self.timeout_s:g} s") from None
+            raise self._late() from None
         except DependencyUnavailableError:
             raise
         except Exception as exc:
-            # Redacted: a driver's message may carry the connection URI, password included.
-            first_line = redact_uri(str(exc).splitlines()[0]) if str(exc) else "no detail"
-            raise DependencyUnavailableError(self.service, f"{type(exc).__name__}: {first_line}") from exc
+            raise self._failed(exc) from exc
+
+    async def acall(self, fn: Callable[[], T]) -> T:
+        """`call` awaited: the event loop runs other tasks while `fn()` runs on a worker thread."""
+        future = self._pool.submit(fn)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout_s)
+        except TimeoutError:
+            future.cancel()
+            raise self._late() from None
+        except DependencyUnavailableError:
+            raise
+        except Exception as exc:
+            raise self._failed(exc) from exc
+
+    def _late(self) -> DependencyUnavailableError:
+        return DependencyUnavailableError(self.service, f"no answer within {self.timeout_s:g} s")
+
+    def _failed(self, exc: Exception) -> DependencyUnavailableError:
+        # Redacted: a driver's message may carry the connection URI, password included.
+        first_line = redact_uri(str(exc).splitlines()[0]) if str(exc) else "no detail"
+        return DependencyUnavailableError(self.service, f"{type(exc).__name__}: {first_line}")
 
     def close(self) -> None:
         """Stop the worker threads without waiting for a hung call."""

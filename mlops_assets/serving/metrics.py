@@ -50,7 +50,7 @@ class ServiceMetrics:
         )
         self.shadow_errors = Counter(
             "mlops_serve_shadow_errors",
-            "Challenger scorings that failed or were skipped",
+            "Transactions whose challenger scoring failed or was skipped",
             ["reason"],
             registry=self.registry,
         )

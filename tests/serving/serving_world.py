@@ -58,8 +58,11 @@ class World:
     challenger_version: str
 
     def service(self, log_root: Path, **config: object) -> ScoringService:
+        # A generous online-store deadline: the test process's full garbage collections (100-300 ms,
+        # measured) on a busy machine must not turn a read into a 503; the deadline has its own tests.
+        defaults = {"reload_interval_s": 0.5, "log_flush_interval_s": 0.2, "feast_timeout_s": 5.0}
         return ScoringService(
-            ServeConfig(**{"reload_interval_s": 0.5, "log_flush_interval_s": 0.2, **config}),  # type: ignore[arg-type]
+            ServeConfig(**{**defaults, **config}),  # type: ignore[arg-type]
             self.resources["feast"],
             self.resources["mlflow"],
             log_root,
@@ -139,3 +142,14 @@ def request_body(row: dict) -> dict:
     body = {k: v for k, v in row.items() if k not in ("is_fraud", "label_available_at")}
     body["event_timestamp"] = row["event_timestamp"].isoformat()
     return body
+
+
+def get_online_features(store, merchant_ids: list[str]) -> dict[str, dict[str, float | None]]:
+    """The merchants' online-state features through Feast's `get_online_features` (the reference)."""
+    from mlops_assets.defs.serving.contract import ONLINE_STATE_FEATURES
+    from mlops_assets.feature_catalog import MERCHANT_FEATURE_VIEW
+
+    refs = [f"{MERCHANT_FEATURE_VIEW}:{f}" for f in ONLINE_STATE_FEATURES]
+    answer = store.get_online_features(features=refs, entity_rows=[{"merchant_id": m} for m in merchant_ids])
+    columns = answer.to_dict()
+    return {m: {f: columns[f][i] for f in ONLINE_STATE_FEATURES} for i, m in enumerate(merchant_ids)}

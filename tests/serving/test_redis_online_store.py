@@ -8,11 +8,12 @@ from datetime import timedelta
 import dagster as dg
 import httpx
 import pytest
-from serving_world import SERVED_DAY, START, range_tags, request_body, serving
+from serving_world import SERVED_DAY, START, get_online_features, range_tags, request_body, serving
 
 from mlops_assets.defs.features.assets import online_features
 from mlops_assets.feast_resource import FeastResource
 from mlops_assets.serving.config import ServeConfig
+from mlops_assets.serving.online import OnlineStore
 from mlops_assets.serving.service import ScoringService
 
 
@@ -35,12 +36,17 @@ def test_redis_online_store_gives_the_sqlite_answers(world, serve, redis_url, tm
                 [online_features], resources=resources, instance=instance, tags=range_tags(START, last)
             )
             assert result.success
+        merchants = [*world.served["merchant_id"].unique().to_list(), "m-unknown"]
+        online = OnlineStore(redis)
+        assert online.merchant_state(merchants) == get_online_features(online.store(), merchants)
         rows = world.served.sort("event_timestamp").head(30).to_dicts()
         answers = {}
         for name, service in (
             (
                 "redis",
-                ScoringService(ServeConfig(), redis, world.resources["mlflow"], tmp_path / "redis_log"),
+                ScoringService(  # the deadline as the world's services have it (serving_world)
+                    ServeConfig(feast_timeout_s=5.0), redis, world.resources["mlflow"], tmp_path / "redis_log"
+                ),
             ),
             ("sqlite", world.service(tmp_path / "sqlite_log")),
         ):

@@ -46,6 +46,11 @@ MERCHANT_LOOKBACK_DAYS: Final[int] = 30 + MAX_LABEL_DELAY_DAYS
 
 # A z-score against a history whose standard deviation is below this is undefined (null), not huge.
 MIN_STD_EUR: Final[float] = 1e-6
+# Windows other than `CUSTOMER_WINDOWS` (polars durations; the feature names carry them). The scoring
+# service computes the same windows per request (mlops_assets/serving/features.py) from these constants.
+HISTORY_WINDOW: Final[str] = "30d"  # the z-score's history and the foreign share
+DISTINCT_MERCHANTS_DAYS: Final[int] = 7
+MERCHANT_VOLUME_WINDOWS: Final[tuple[str, ...]] = ("24h", "7d")
 
 CUSTOMER_INPUT_COLUMNS: Final[tuple[str, ...]] = (
     TRANSACTION_ID,
@@ -138,7 +143,7 @@ def sweep_counts(events: pl.LazyFrame, reads: pl.LazyFrame, values: list[str]) -
     )
 
 
-def distinct_merchants(frame: pl.LazyFrame, window_days: int = 7) -> pl.LazyFrame:
+def distinct_merchants(frame: pl.LazyFrame, window_days: int = DISTINCT_MERCHANTS_DAYS) -> pl.LazyFrame:
     """Distinct merchants of each customer over `(t - window_days, t]`, one value per row of `frame`.
 
     A sweep instead of a per-window set: the occurrence of merchant m at time s counts for the times
@@ -183,9 +188,11 @@ def compute_customer_features(transactions: pl.LazyFrame | pl.DataFrame) -> pl.L
     A customer with no history gets count 1, std 0.0, a null gap and a null z-score on the first payment.
     """
     base = _with_keys(_lazy(transactions).select(CUSTOMER_INPUT_COLUMNS), CUSTOMER_ID)
-    prior_count = pl.col("_one").rolling_sum_by(EVENT_TIMESTAMP, "30d", closed="left").over("_key")
-    prior_mean = pl.col(AMOUNT_EUR).rolling_mean_by(EVENT_TIMESTAMP, "30d", closed="left").over("_key")
-    prior_std = pl.col(AMOUNT_EUR).rolling_std_by(EVENT_TIMESTAMP, "30d", closed="left").over("_key")
+    prior_count = pl.col("_one").rolling_sum_by(EVENT_TIMESTAMP, HISTORY_WINDOW, closed="left").over("_key")
+    prior_mean = (
+        pl.col(AMOUNT_EUR).rolling_mean_by(EVENT_TIMESTAMP, HISTORY_WINDOW, closed="left").over("_key")
+    )
+    prior_std = pl.col(AMOUNT_EUR).rolling_std_by(EVENT_TIMESTAMP, HISTORY_WINDOW, closed="left").over("_key")
     rolled = base.select(
         CUSTOMER_ID,
         EVENT_TIMESTAMP,
@@ -200,7 +207,7 @@ def compute_customer_features(transactions: pl.LazyFrame | pl.DataFrame) -> pl.L
         .alias("cust_amount_zscore_30d"),
         (pl.col(COUNTRY) != FOREIGN_REFERENCE_COUNTRY)
         .cast(pl.Float64)
-        .rolling_mean_by(EVENT_TIMESTAMP, "30d", closed="right")
+        .rolling_mean_by(EVENT_TIMESTAMP, HISTORY_WINDOW, closed="right")
         .over("_key")
         .alias("cust_foreign_share_30d"),
     )
@@ -236,7 +243,7 @@ def compute_merchant_features(transactions: pl.LazyFrame | pl.DataFrame) -> pl.L
             .rolling_sum_by(EVENT_TIMESTAMP, period, closed="right")
             .over("_key")
             .alias(f"merch_txn_count_{period}")
-            for period in ("24h", "7d")
+            for period in MERCHANT_VOLUME_WINDOWS
         ),
     )
     delay = pl.col(LABEL_AVAILABLE_AT) - pl.col(EVENT_TIMESTAMP)

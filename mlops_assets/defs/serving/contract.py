@@ -20,7 +20,7 @@ from mlops_assets.resources import PredictionLogResource
 
 # The merchant label features come from the Feast online store (as of the merchant's last materialized
 # transaction): labels are not part of the request stream. Every other model feature is computed at
-# request time by the offline functions and is exact (see mlops_assets/serving/features.py).
+# request time with the offline definitions and is exact (see mlops_assets/serving/features.py).
 LABEL_COUNT: Final = "merch_labeled_count_30d"
 ONLINE_STATE_FEATURES: Final[tuple[str, ...]] = (LABEL_COUNT, "merch_fraud_rate_30d")
 EXACT_FEATURES: Final[tuple[str, ...]] = tuple(f for f in MODEL_FEATURES if f not in ONLINE_STATE_FEATURES)

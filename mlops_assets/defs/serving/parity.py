@@ -2,8 +2,8 @@
 
 Used by the parity test (a replayed day) and by the `serving_parity` check of `serving_log` (every
 served day that batch also scored). A value matches when both are null, or both are numbers within
-`atol + rtol * |batch|`: the service runs the same polars expressions on fewer rows, so a rolling
-std may differ from batch in the last bits, never more.
+`atol + rtol * |batch|`: the service computes the same definitions in plain Python and numpy (see
+mlops_assets/serving/features.py), so a sum or a std may differ from polars' in the last bits, never more.
 """
 
 from __future__ import annotations
