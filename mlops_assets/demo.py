@@ -133,14 +133,15 @@ def run_demo(rows_per_day: int, days: int = DEMO_DAYS, drift_after_days: int = D
                 raise SystemExit(f"demo failed while materializing {names}")
             print(f"      done in {time.perf_counter() - tick:.1f} s", flush=True)
         print(f"\nMaterialized in {time.perf_counter() - began:.0f} s.")
-        drift = stored_feature_drift(instance, [d.isoformat() for d in days_between(start, end)])
-    return summary_lines(defs, settings, drift, days)
+        window = [d.isoformat() for d in days_between(start, end)]
+        drift = stored_feature_drift(instance, window)
+    return summary_lines(defs, settings, drift, window)
 
 
 def summary_lines(
-    defs: dg.Definitions, settings: Settings, drift: Sequence[DriftDay], days: int
+    defs: dg.Definitions, settings: Settings, drift: Sequence[DriftDay], window: Sequence[str]
 ) -> list[str]:
-    """Everything the summary says, read from the stores the runs wrote to."""
+    """Everything the summary says about the demo's days, read from the stores the runs wrote to."""
     from mlops_assets.defs.training.models import REGISTERED_MODEL_NAME
     from mlops_assets.defs.training.registry import CHAMPION, FAMILY_TAG, alias_version, family_candidates
 
@@ -162,7 +163,7 @@ def summary_lines(
     reports = settings.reports_dir / DRIFT_REPORT
     return [
         *table_lines(settings.lakehouse_dir, table_stats(settings.lakehouse_dir)),
-        *drift_lines(drift, days),
+        *drift_lines(drift, len(window)),
         *quarantine_lines(quarantine_by_rule(settings.lakehouse_dir)),
         *gate_lines(
             f"{REGISTERED_MODEL_NAME} ({settings.mlflow_tracking_uri})",
@@ -170,7 +171,9 @@ def summary_lines(
             decisions,
         ),
         *report_lines(
-            reports, len(list(reports.glob("*.html"))), len(list(reports.glob("*.statistics.json")))
+            reports,
+            sum((reports / f"{day}.html").exists() for day in window),
+            sum((reports / f"{day}.statistics.json").exists() for day in window),
         ),
         *tool_lines(settings),
     ]

@@ -1,5 +1,6 @@
 """The Evidently report files: written whole or not at all."""
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +56,28 @@ def test_report_and_json_are_written_with_evidently_verdict(tmp_path: Path) -> N
     assert result.json_path == tmp_path / "day.json"
     assert (result.drifted_columns, result.drift_share) == (2, 1.0)  # x moved by 40, k from 1:1 to 1:2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["day.html", "day.json"]
+
+
+def test_the_report_keeps_the_presets_page_and_drops_only_the_per_column_metrics(tmp_path: Path) -> None:
+    reference = pl.DataFrame({"x": [float(i % 50) for i in range(500)], "k": ["a", "b"] * 250})
+    current = pl.DataFrame({"x": [float(i % 50) + 40 for i in range(300)], "k": ["a", "b", "b"] * 100})
+    full = evidently_report.run_drift_preset(reference, current, ["x"], ["k"])
+    page = evidently_report.run_drift_preset(reference, current, ["x"], ["k"], per_column=False)
+
+    def metrics(snapshot: Any) -> list[str]:
+        return sorted(m["metric_name"].split("(")[0] for m in snapshot.dict()["metrics"])
+
+    assert metrics(full) == ["DriftedColumnsCount", "ValueDrift", "ValueDrift"]
+    assert metrics(page) == ["DriftedColumnsCount"]
+    # The same verdict, and the same page (the dataset verdict, the per-column table and its plots), less
+    # the list of per-column tests.
+    assert evidently_report.dataset_drift(page.dict()) == (2, 1.0)
+    assert evidently_report.dataset_drift(full.dict()) == (2, 1.0)
+
+    def titles(snapshot: Any) -> list[str]:
+        return re.findall(r'"title": "([^"]*)"', snapshot.get_html_str(as_iframe=False))
+
+    per_column_tests = ["Value Drift for column x", "Value Drift for column k"]
+    assert titles(page) == [t for t in titles(full) if t not in per_column_tests]
+    assert all(t in titles(full) for t in per_column_tests)
+    assert "Drift is detected for 100.0% of columns (2 out of 2)." in titles(page)
