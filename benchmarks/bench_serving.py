@@ -40,6 +40,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 START = date(2025, 1, 1)
+# The daily partitions start where the simulated days start, whatever the default data folder holds (the
+# start is read when the partitions module is imported).
+os.environ["MLOPS_START_DATE"] = START.isoformat()
 REDIS_URL = "redis://127.0.0.1:6379/9"
 TARGET_P99_MS = 10.0
 
