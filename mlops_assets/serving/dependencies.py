@@ -10,8 +10,9 @@ which keeps serving other requests meanwhile). A dependency that fails or times 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 from mlops_assets.mlflow_resource import redact_uri
@@ -39,21 +40,20 @@ class Dependency:
     def call(self, fn: Callable[[], T]) -> T:
         """`fn()` on a worker thread; `DependencyUnavailableError` on an exception or past the deadline."""
         future = self._pool.submit(fn)
-        try:
+        with self._answered(future):
             return future.result(timeout=self.timeout_s)
-        except TimeoutError:
-            future.cancel()
-            raise self._late() from None
-        except DependencyUnavailableError:
-            raise
-        except Exception as exc:
-            raise self._failed(exc) from exc
 
     async def acall(self, fn: Callable[[], T]) -> T:
         """`call` awaited: the event loop runs other tasks while `fn()` runs on a worker thread."""
         future = self._pool.submit(fn)
-        try:
+        with self._answered(future):
             return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout_s)
+
+    @contextmanager
+    def _answered(self, future: Future[T]) -> Iterator[None]:
+        """Past the deadline or failed: `DependencyUnavailableError` naming the service, the rest redacted."""
+        try:
+            yield
         except TimeoutError:
             future.cancel()
             raise self._late() from None
