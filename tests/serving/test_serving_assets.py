@@ -98,4 +98,4 @@ def test_a_served_day_materializes_with_its_checks(world, serve, tmp_path):
             ]
             assert [e.partition for e in evaluations] == [SERVED_DAY.isoformat()], (asset, check)
             assert evaluations[0].passed
-            assert evaluations[0].description.startswith(f"{SERVED_DAY.isoformat()}: ")
+            assert evaluations[0].description == evaluations[0].metadata["reason"].value

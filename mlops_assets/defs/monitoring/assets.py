@@ -45,11 +45,11 @@ from mlops_assets.defs.monitoring.drift import ReferenceWindowError
 from mlops_assets.defs.monitoring.evidently_days import evidently_reason, not_selected_reason
 from mlops_assets.defs.monitoring.reference import Reference, load_reference
 from mlops_assets.defs.monitoring.report import (
+    day_check_evaluations,
     day_evidently,
     day_metadata,
     run_summary,
     skipped_checks,
-    verdict_metadata,
     write_statistics,
 )
 from mlops_assets.defs.training.lineage import ModelVersionKey, model_baseline, seen_until
@@ -58,7 +58,6 @@ from mlops_assets.metadata import (
     CheckTargets,
     log_progress,
     markdown_table,
-    partition_check,
     partition_metadata,
 )
 from mlops_assets.mlflow_resource import MlflowResource
@@ -287,16 +286,7 @@ def _check_results(
     }
     selected = {key.name for key in context.selected_asset_check_keys}
     targets = CheckTargets.lookup(context, DRIFT_REPORT, [result.day for result in results])
-    for result in results:
-        for check, verdict in result.verdicts.items():
-            if check not in selected or verdict.status == "skipped":
-                continue
-            yield partition_check(
-                targets,
-                check,
-                result.day,
-                verdict.passed,
-                description=verdict.reason,
-                metadata=verdict_metadata(verdict),
-                severity=severities[check],
-            )
+    for check, severity in severities.items():
+        if check in selected:
+            verdicts = {result.day: result.verdicts[check] for result in results if check in result.verdicts}
+            yield from day_check_evaluations(targets, check, verdicts, severity)

@@ -7,8 +7,8 @@ check results carry; the asset only decides which days get an Evidently report.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from mlops_assets.defs.monitoring.evidently_report import (
 from mlops_assets.defs.monitoring.reference import CATEGORICAL_MONITORED, NUMERIC_MONITORED, Reference
 from mlops_assets.defs.monitoring.verdicts import Verdict
 from mlops_assets.lakehouse import write_text_atomic
-from mlops_assets.metadata import markdown_table
+from mlops_assets.metadata import CheckTargets, markdown_table, partition_check
 
 
 def report_title(result: DayResult) -> str:
@@ -203,3 +203,27 @@ def verdict_metadata(verdict: Verdict) -> dict[str, Any]:
         {k: dg.MetadataValue.json(v) if isinstance(v, dict) else v for k, v in verdict.metadata.items()}
     )
     return metadata
+
+
+def day_check_evaluations(
+    targets: CheckTargets,
+    check: str,
+    verdicts: Mapping[date, Verdict],
+    severity: dg.AssetCheckSeverity,
+) -> Iterator[dg.AssetCheckEvaluation]:
+    """One result of `check` per judged day, each stored as its own partition's result.
+
+    A day with nothing to judge (`skipped`) gets none: Dagster shows it as not evaluated, never a pass.
+    """
+    for day, verdict in verdicts.items():
+        if verdict.status == "skipped":
+            continue
+        yield partition_check(
+            targets,
+            check,
+            day,
+            verdict.passed,
+            description=verdict.reason,
+            metadata=verdict_metadata(verdict),
+            severity=severity,
+        )

@@ -14,6 +14,7 @@ from mlops_assets.defs.monitoring.config import DriftReportConfig
 from mlops_assets.defs.monitoring.drift import ReferenceWindowError, compare_to_reference, summarize
 from mlops_assets.defs.monitoring.predictions import SCORE_COLUMN
 from mlops_assets.defs.monitoring.reference import load_reference
+from mlops_assets.defs.monitoring.report import day_check_evaluations
 from mlops_assets.defs.monitoring.verdicts import DayDrift, Verdict, judge_feature_drift
 from mlops_assets.defs.serving.comparison import (
     BOOTSTRAP_SAMPLES,
@@ -33,7 +34,6 @@ from mlops_assets.feature_catalog import MODEL_FEATURES
 from mlops_assets.metadata import (
     CheckTargets,
     markdown_table,
-    partition_check,
     partition_metadata,
     preview,
     table_schema,
@@ -63,24 +63,16 @@ def day_checks(
     verdicts: dict[date, Verdict],
     severity: dg.AssetCheckSeverity,
 ) -> Iterator[dg.AssetCheckEvaluation]:
-    """One result per judged day of a (possibly ranged) run, stored as that day's partition's result.
-
-    A day that cannot be judged gets no result: Dagster shows it as not evaluated, never as a pass.
-    """
-    targets = CheckTargets.lookup(context, asset, list(verdicts))
-    for day, verdict in verdicts.items():
-        if verdict.status == "skipped":
-            context.log.info(f"{asset} {check} {day}: skipped: {verdict.reason}")
-            continue
-        yield partition_check(
-            targets,
-            check,
-            day,
-            verdict.passed,
-            description=f"{day}: {verdict.reason}",
-            metadata={"reason": verdict.reason, **verdict.metadata},
-            severity=severity,
+    """One result per judged day of a (possibly ranged) run; the days with nothing to judge are logged."""
+    skipped = {day: v.reason for day, v in verdicts.items() if v.status == "skipped"}
+    if skipped:
+        first = min(skipped)
+        context.log.info(
+            f"{asset} {check}: {len(skipped)} days not judged (first, {first}: {skipped[first]})"
         )
+    yield from day_check_evaluations(
+        CheckTargets.lookup(context, asset, list(verdicts)), check, verdicts, severity
+    )
 
 
 def parity_verdict(served: pl.DataFrame, batch: pl.DataFrame | None) -> Verdict:
