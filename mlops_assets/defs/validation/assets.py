@@ -133,12 +133,9 @@ def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, la
                 "failures": failures,
             }
         )
-    valid_frames = [r.valid for r in results.values()]
-    quarantined_frames = [r.quarantined for r in results.values()]
-    failure_frames = [r.failures for r in results.values()]
 
     if VALIDATED_TABLE in selected:
-        valid = pl.concat(valid_frames)
+        valid = pl.concat(r.valid for r in results.values())
         yield dg.MaterializeResult(
             asset_key=VALIDATED_TABLE,
             metadata={
@@ -154,13 +151,15 @@ def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, la
             },
         )
     if QUARANTINED_TABLE in selected:
-        quarantined = pl.concat(quarantined_frames)
+        quarantined = pl.concat(r.quarantined for r in results.values())
         yield dg.MaterializeResult(
             asset_key=QUARANTINED_TABLE,
             metadata={
                 "partitions_in_run": len(days),
                 "failures_by_rule": dg.MetadataValue.md(
-                    markdown_table(failure_summary(pl.concat(failure_frames)), max_rows=50)
+                    markdown_table(
+                        failure_summary(pl.concat(r.failures for r in results.values())), max_rows=50
+                    )
                 ),
                 "preview": preview(quarantined.select("quarantine_reason", TRANSACTION_ID, "source_file")),
             },
