@@ -14,7 +14,7 @@ recent events plus the request. See the `online_features` asset for the full lis
 Historical retrieval (`get_historical_features`) as of a transaction's own time does give training rows.
 """
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
@@ -38,6 +38,12 @@ from mlops_assets.settings import Settings
 # since gone quiet, and Feast's historical retrieval should not carry it forward.
 CUSTOMER_TTL = timedelta(days=30)
 MERCHANT_TTL = timedelta(days=30)
+# The sources' `meta` stamps. Feast stamps a source with the time it is constructed
+# (`DataSource.__init__`), so every process that reads this module would declare a different source: the
+# view stored at apply time (which `materialize` re-stores, stamps and all) would then never equal the one
+# `feast plan` parses later, and the plan would report both views as updated. A fixed stamp makes the
+# declaration the same in every process. It is metadata only: Feast compares sources without it.
+SOURCES_DEFINED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 # Said in the registry, where a reader of the online store looks first.
 ONLINE_MEANING = (
     "; online: the entity's last transaction's row (as of it, it included), not the input of a new"
@@ -47,13 +53,15 @@ ONLINE_MEANING = (
 
 def _source(lakehouse_dir: Path, table: str) -> FileSource:
     # A glob over the Hive partitions: the duckdb offline store reads them in place, no copy.
-    return FileSource(
+    source = FileSource(
         name=f"{table}_source",
         path=table_glob(lakehouse_dir, table).as_posix(),
         file_format=ParquetFormat(),
         timestamp_field=EVENT_TIMESTAMP,
         description=f"lakehouse/{table}: one row per transaction, features as of its event time",
     )
+    source.created_timestamp = source.last_updated_timestamp = SOURCES_DEFINED_AT
+    return source
 
 
 def _view(

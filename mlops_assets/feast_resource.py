@@ -118,6 +118,7 @@ class FeastResource(dg.ConfigurableResource):
     def repo_contents(self) -> RepoContents:
         """The objects of `definitions()` as the `RepoContents` that `feast apply` parses from a repo."""
         from feast import Entity, FeatureService, FeatureView
+        from feast.data_source import DataSource
         from feast.project import Project
         from feast.repo_contents import RepoContents
 
@@ -125,7 +126,15 @@ class FeastResource(dg.ConfigurableResource):
         views = [o for o in objects if isinstance(o, FeatureView)]
         return RepoContents(
             projects=[Project(name=self.project)],
-            data_sources=[view.batch_source for view in views if view.batch_source is not None],
+            # Copies: registering a source stamps `last_updated_timestamp = now` into the object itself
+            # (`Registry.apply_data_source`); on the view's own source, that stamp would be stored with the
+            # view and `feast plan`, which parses the fixed stamp of `fraud_features.py`, would report the
+            # view as updated.
+            data_sources=[
+                DataSource.from_proto(view.batch_source.to_proto())
+                for view in views
+                if view.batch_source is not None
+            ],
             feature_views=views,
             on_demand_feature_views=[],
             stream_feature_views=[],
