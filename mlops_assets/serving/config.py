@@ -8,14 +8,16 @@ from dataclasses import dataclass
 from mlops_assets.defs.monitoring.predictions import SERVING_MODEL
 
 
-def _float(name: str, default: float) -> float:
+def _positive(name: str, default: float, parse: type[float] | type[int] = float) -> float:
+    """A positive number from the environment variable `name` (`default` when unset or blank)."""
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
         return default
+    kind = "a whole number" if parse is int else "a number of seconds"
     try:
-        value = float(raw)
+        value = parse(raw)
     except ValueError:
-        raise ValueError(f"{name}: expected a number of seconds, got {raw!r}") from None
+        raise ValueError(f"{name}: expected {kind}, got {raw!r}") from None
     if value <= 0:
         raise ValueError(f"{name}: expected a positive number, got {raw!r}")
     return value
@@ -35,6 +37,8 @@ class ServeConfig:
     log_flush_interval_s: float = 1.0
     shadow: bool = True
     """Score the challenger in shadow when one exists."""
+    shadow_queue_size: int = 10_000
+    """Scored batches that may wait for the shadow worker; beyond it the service logs them itself."""
 
     @classmethod
     def from_env(cls) -> ServeConfig:
@@ -42,9 +46,12 @@ class ServeConfig:
         defaults = cls()
         return cls(
             model_name=os.environ.get("MLOPS_SERVE_MODEL") or defaults.model_name,
-            reload_interval_s=_float("MLOPS_SERVE_RELOAD_INTERVAL_S", defaults.reload_interval_s),
-            feast_timeout_s=_float("MLOPS_SERVE_FEAST_TIMEOUT_S", defaults.feast_timeout_s),
-            registry_timeout_s=_float("MLOPS_SERVE_REGISTRY_TIMEOUT_S", defaults.registry_timeout_s),
-            log_flush_interval_s=_float("MLOPS_SERVE_LOG_FLUSH_S", defaults.log_flush_interval_s),
+            reload_interval_s=_positive("MLOPS_SERVE_RELOAD_INTERVAL_S", defaults.reload_interval_s),
+            feast_timeout_s=_positive("MLOPS_SERVE_FEAST_TIMEOUT_S", defaults.feast_timeout_s),
+            registry_timeout_s=_positive("MLOPS_SERVE_REGISTRY_TIMEOUT_S", defaults.registry_timeout_s),
+            log_flush_interval_s=_positive("MLOPS_SERVE_LOG_FLUSH_S", defaults.log_flush_interval_s),
             shadow=os.environ.get("MLOPS_SERVE_SHADOW", "on").strip().lower() not in {"off", "0", "false"},
+            shadow_queue_size=int(
+                _positive("MLOPS_SERVE_SHADOW_QUEUE_SIZE", defaults.shadow_queue_size, int)
+            ),
         )

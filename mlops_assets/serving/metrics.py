@@ -54,6 +54,11 @@ class ServiceMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.shadow_worker_restarts = Counter(
+            "mlops_serve_shadow_worker_restarts",
+            "Times the shadow worker process had died and a new one was started",
+            registry=self.registry,
+        )
         self.reloads = Counter(
             "mlops_serve_model_reloads",
             "Times what serves changed after an alias moved",

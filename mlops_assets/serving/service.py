@@ -3,15 +3,13 @@
 The request path (`score`) does: the entities' events from the state, online-store read (deadline),
 the request-time features (`serving.features`: the offline definitions, per request), champion score,
 record the transactions in the state, hand the records to the shadow worker. The challenger is scored
-on the shadow worker's thread, after the response is built, and both scores then go to the prediction
-log; a challenger that fails or a full shadow queue is counted, never raised.
+in the shadow worker's own process (`serving.shadow`), after the response is built, and both scores then
+go to the prediction log; a challenger that fails or a full shadow queue is counted, never raised.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
 import threading
 import time
 import warnings
@@ -24,19 +22,20 @@ from typing import Any
 import numpy as np
 
 from mlops_assets.defs.features.compute import CUSTOMER_LOOKBACK_DAYS
-from mlops_assets.defs.serving.contract import CHALLENGER_FLAG, CHALLENGER_SCORE, LABEL_COUNT, read_log_day
+from mlops_assets.defs.serving.contract import LABEL_COUNT, read_log_day
 from mlops_assets.domain import CUSTOMER_ID, TRANSACTION_ID
 from mlops_assets.feast_resource import FeastResource
 from mlops_assets.lakehouse import days_between, scan_days
 from mlops_assets.mlflow_resource import MlflowResource, redact_uri
 from mlops_assets.serving.config import ServeConfig
 from mlops_assets.serving.dependencies import Dependency, DependencyUnavailableError
-from mlops_assets.serving.features import FeatureRow, feature_matrix, request_features
+from mlops_assets.serving.features import feature_matrix, request_features
 from mlops_assets.serving.log import PredictionLog
 from mlops_assets.serving.metrics import ServiceMetrics
-from mlops_assets.serving.models import ModelHolder, ServedModel, ServedModels
+from mlops_assets.serving.models import ModelHolder, ServedModels
 from mlops_assets.serving.online import OnlineStore
 from mlops_assets.serving.request import Transaction, require_day
+from mlops_assets.serving.shadow import Challenger, ShadowEvent, ShadowWorker, WorkerConfig
 from mlops_assets.serving.state import EntityState
 from mlops_assets.tables import VALIDATED_TABLE
 
@@ -44,8 +43,6 @@ log = logging.getLogger(__name__)
 
 FEAST_SERVICE = "feast online store"
 REGISTRY_SERVICE = "mlflow registry"
-SHADOW_QUEUE_SIZE = 10_000
-SHADOW_BATCH_S = 0.05  # the shadow worker wakes at most this often (its records reach the log this late)
 WARMUP_ENTITY = "__mlops_serve_probe__"  # an id no merchant has: the read answers "unknown"
 
 
@@ -60,13 +57,6 @@ class ServingDay:
     day: date
     state: EntityState
     history_rows: int
-
-
-@dataclass
-class _ShadowItem:
-    records: list[dict[str, Any]]
-    features: list[FeatureRow]
-    challenger: ServedModel | None
 
 
 def load_state(lakehouse_dir: str, log_root: Path, day: date) -> ServingDay:
@@ -101,38 +91,43 @@ class ScoringService:
         self.models = ModelHolder(
             mlflow, self.registry_dep, config.model_name, on_change=self._models_changed
         )
-        self.log = PredictionLog(log_root, flush_interval_s=config.log_flush_interval_s)
+        self.shadow = ShadowWorker(
+            WorkerConfig(log_root, config.log_flush_interval_s, mlflow.tracking_uri),
+            self._shadow_failed,
+            config.shadow_queue_size,
+        )
+        # Written by the service itself only when the worker's queue is full: the records still reach the log.
+        self.overflow_log = PredictionLog(log_root, flush_interval_s=config.log_flush_interval_s)
         self.log_root = log_root
         self.lakehouse_dir = feast.lakehouse_dir
         self.tracking_uri = redact_uri(mlflow.tracking_uri)
         self.serving: ServingDay | None = None
         self.state_error: str | None = None
-        self._shadow: queue.Queue[_ShadowItem | None] = queue.Queue(maxsize=SHADOW_QUEUE_SIZE)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
     # --- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Load the state and the models once, then start the reload, shadow and log threads.
+        """Start the shadow worker, load the state and the models once, then start the reload thread.
 
         A dependency that is down at start does not stop the service: it starts not ready and the
         reload thread keeps trying every `reload_interval_s`.
         """
+        self.shadow.start()  # first: its imports run while the state loads
         self.refresh()
-        self.log.start()
-        for target, name in ((self._reload_loop, "model-reload"), (self._shadow_loop, "shadow")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self.overflow_log.start()
+        thread = threading.Thread(target=self._reload_loop, name="model-reload", daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def close(self) -> None:
-        """Stop the threads, score what is queued in shadow, flush the log."""
+        """Stop the reload thread, let the shadow worker score and log what is queued, flush the log."""
         self._stop.set()
-        self._shadow.put(None)
         for thread in self._threads:
             thread.join(timeout=10)
-        self.log.close()
+        self.shadow.close()
+        self.overflow_log.close()
         self.feast_dep.close()
         self.feast_background.close()
         self.registry_dep.close()
@@ -165,7 +160,12 @@ class ScoringService:
 
     def _reload_loop(self) -> None:
         while not self._stop.wait(self.config.reload_interval_s):
+            if self.shadow.restart_if_dead():
+                self.metrics.shadow_worker_restarts.inc()
             self.refresh()
+
+    def _shadow_failed(self, event: ShadowEvent) -> None:
+        self.metrics.shadow_errors.labels(event.reason).inc(event.transactions)
 
     def _models_changed(self, models: ServedModels) -> None:
         with warnings.catch_warnings():
@@ -288,59 +288,12 @@ class ScoringService:
                 }
             )
         challenger = models.challenger if self.config.shadow else None
-        try:
-            self._shadow.put_nowait(_ShadowItem(records, features, challenger))
-        except queue.Full:
+        shadow = (
+            None
+            if challenger is None
+            else Challenger(challenger.model.name, challenger.model.version, challenger.threshold)
+        )
+        if not self.shadow.submit(records, shadow):
             self.metrics.shadow_errors.labels("queue_full").inc(len(records))
-            self.log.append({**r, "shadow_error": "shadow queue full"} for r in records)
+            self.overflow_log.append({**r, "shadow_error": "shadow queue full"} for r in records)
         return responses
-
-    def _shadow_loop(self) -> None:
-        # Scores what queued up over SHADOW_BATCH_S in one challenger call: on 2 cores a wake-up and a
-        # model call per request would compete with the response path for the CPU and the GIL.
-        while True:
-            items = [self._shadow.get()]
-            self._stop.wait(SHADOW_BATCH_S)
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    items.append(self._shadow.get_nowait())
-            self._score_shadow([item for item in items if item is not None])
-            if None in items:
-                return
-
-    def _score_shadow(self, items: Sequence[_ShadowItem]) -> None:
-        """Score the items' records with their challenger (one call per challenger) and log them."""
-        by_challenger: dict[int, list[_ShadowItem]] = {}
-        for item in items:
-            by_challenger.setdefault(id(item.challenger), []).append(item)
-        for group in by_challenger.values():
-            records = [record for item in group for record in item.records]
-            challenger = group[0].challenger
-            if challenger is not None:
-                features = [row for item in group for row in item.features]
-                self._score_challenger(challenger, records, features)
-            self.log.append(records)
-
-    def _score_challenger(
-        self, challenger: ServedModel, records: list[dict[str, Any]], features: list[FeatureRow]
-    ) -> None:
-        try:
-            scores = challenger.model.predict(feature_matrix(features, challenger.model.features))
-            for record, score in zip(records, scores, strict=True):
-                record.update(
-                    challenger_model=challenger.model.name,
-                    challenger_version=challenger.model.version,
-                    challenger_threshold=challenger.threshold,
-                    **{
-                        CHALLENGER_SCORE: float(score),
-                        CHALLENGER_FLAG: bool(score >= challenger.threshold),
-                    },
-                )
-        except Exception as exc:  # the challenger must never fail serving: counted and logged
-            self.metrics.shadow_errors.labels("challenger_error").inc(len(records))
-            for record in records:
-                record.update(
-                    challenger_model=challenger.model.name,
-                    challenger_version=challenger.model.version,
-                    shadow_error=f"{type(exc).__name__}: {exc}"[:500],
-                )
