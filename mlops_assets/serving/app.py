@@ -36,20 +36,25 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return errors
 
 
-def create_app(service: ScoringService, manage_lifecycle: bool = True) -> FastAPI:
-    """The FastAPI app around `service`; with `manage_lifecycle` it starts and closes the service."""
+def create_app(service: ScoringService, start_service: bool = True) -> FastAPI:
+    """The FastAPI app around `service`: it starts the service (unless started already) and closes it.
+
+    Closing belongs to the app's shutdown, whoever started the service: on SIGTERM (every rollout)
+    uvicorn shuts the app down gracefully and then re-raises the signal, which ends the process before
+    any code after `uvicorn.run`; the shutdown is the last place where the shadow worker can still write
+    what it holds to the prediction log.
+    """
     batcher = MicroBatcher(service.score, on_batch=service.metrics.batch_transactions.observe)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if manage_lifecycle:
+        if start_service:
             service.start()
         try:
             yield
         finally:
             batcher.close()
-            if manage_lifecycle:
-                service.close()
+            service.close()
 
     app = FastAPI(
         title="mlops-serve", summary="Online fraud scoring: champion, challenger in shadow", lifespan=lifespan

@@ -52,14 +52,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         # One worker: the entity state lives in the process (see serving.state).
         uvicorn.run(
-            create_app(service, manage_lifecycle=False),
+            create_app(service, start_service=False),
             host=args.host,
             port=args.port,
             log_level=args.log_level,
             access_log=False,
         )
     finally:
-        service.close()
+        service.close()  # the app's shutdown closed it already; this covers a server that never started
 
 
 if __name__ == "__main__":

@@ -122,7 +122,12 @@ class ScoringService:
         self._threads.append(thread)
 
     def close(self) -> None:
-        """Stop the reload thread, let the shadow worker score and log what is queued, flush the log."""
+        """Stop the reload thread, let the shadow worker score and log what is queued, flush the log.
+
+        Idempotent: the app's shutdown closes the service, and `mlops-serve` closes it again on its way out.
+        """
+        if self._stop.is_set():
+            return
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)

@@ -32,6 +32,7 @@ from mlops_assets.defs.serving.contract import CHALLENGER_FLAG, CHALLENGER_SCORE
 log = logging.getLogger(__name__)
 
 SHADOW_BATCH_S = 0.05  # the worker wakes at most this often (its records reach the log this late)
+PARENT_CHECK_S = 1.0  # an idle worker checks this often that the service still runs
 CLOSE_TIMEOUT_S = 120.0  # the worker's start (imports) plus scoring and writing what is queued
 # `spawn`: a forked child would inherit polars' and OpenMP's thread pools without their threads.
 _CONTEXT = multiprocessing.get_context("spawn")
@@ -165,9 +166,16 @@ def run_worker(config: WorkerConfig, inbox: Any, events: Any) -> None:
     prediction_log.start()
     scorer = ChallengerScorer(config.tracking_uri)
     stop = threading.Event()
+    service = multiprocessing.parent_process()
     try:
         while True:
-            items = [inbox.get()]
+            try:
+                items = [inbox.get(timeout=PARENT_CHECK_S)]
+            except queue.Empty:
+                # A service killed without closing (SIGKILL, OOM) sends no `None`: write what is held, end.
+                if service is not None and not service.is_alive():
+                    return
+                continue
             stop.wait(SHADOW_BATCH_S)
             with contextlib.suppress(queue.Empty):
                 while items[-1] is not None:

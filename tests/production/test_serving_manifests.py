@@ -40,7 +40,7 @@ def test_probes_resources_and_command_match_the_service(settings):
 
     container = _doc("Deployment")["spec"]["template"]["spec"]["containers"][0]
     service = build_service(settings, ServeConfig())  # built, not started: nothing is contacted
-    routes = {route.path for route in create_app(service, manage_lifecycle=False).routes}  # type: ignore[attr-defined]
+    routes = {route.path for route in create_app(service, start_service=False).routes}  # type: ignore[attr-defined]
     ready, live = (
         container["readinessProbe"]["httpGet"]["path"],
         container["livenessProbe"]["httpGet"]["path"],
