@@ -337,6 +337,8 @@ def main() -> None:
     parser.add_argument("--rates", default="50,200,500", help="requests/s, comma separated")
     parser.add_argument("--connections", type=int, default=32, help="keep-alive connections of the generator")
     args = parser.parse_args()
+    from mlops_assets.serving.cli import serve_command
+
     rates = [float(r) for r in args.rates.split(",")]
 
     with tempfile.TemporaryDirectory(prefix="bench_serving_") as tmp:
@@ -370,15 +372,7 @@ def main() -> None:
                     | {"MLOPS_SERVE_SHADOW": shadow}
                     | ({"MLOPS_REDIS_URL": REDIS_URL} if store == "redis" else {})
                 )
-                command = [
-                    sys.executable,
-                    "-m",
-                    "mlops_assets.serving.cli",
-                    "--port",
-                    str(port),
-                    "--log-level",
-                    "warning",
-                ]
+                command = serve_command(port, "warning")
                 with process(
                     command,
                     run_env,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import sys
 
 from mlops_assets.serving.app import create_app
 from mlops_assets.serving.config import ServeConfig
@@ -28,6 +29,11 @@ def build_service(settings: Settings, config: ServeConfig) -> ScoringService:
     feast = resources["feast"].process_config_and_initialize()
     mlflow = resources["mlflow"].process_config_and_initialize()
     return ScoringService(config, feast, mlflow, settings.prediction_log_dir)  # type: ignore[arg-type]
+
+
+def serve_command(port: int, log_level: str = "info") -> list[str]:
+    """The command line that runs `mlops-serve` with this interpreter (for tests and benchmarks)."""
+    return [sys.executable, "-m", "mlops_assets.serving.cli", "--port", str(port), "--log-level", log_level]
 
 
 def main(argv: list[str] | None = None) -> None:

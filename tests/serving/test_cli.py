@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from network_guard import child_process_env
 from serving_world import SERVED_DAY, request_body
 
 from mlops_assets.defs.serving.contract import read_log_day
-from mlops_assets.serving.cli import build_service
+from mlops_assets.serving.cli import build_service, serve_command
 from mlops_assets.serving.config import ServeConfig
 from mlops_assets.settings import REPO_ROOT, Settings
 
@@ -63,15 +62,7 @@ def _mlops_serve(world, data_dir: Path) -> Iterator[tuple[subprocess.Popen, str]
             "MLOPS_SERVE_LOG_FLUSH_S": "60",
         }
     )
-    command = [
-        sys.executable,
-        "-m",
-        "mlops_assets.serving.cli",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
+    command = serve_command(port, "warning")
     proc = subprocess.Popen(command, env=env, cwd=REPO_ROOT)
     url = f"http://127.0.0.1:{port}"
     try:
