@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -32,6 +33,8 @@ from mlops_assets.defs.serving.contract import CHALLENGER_FLAG, CHALLENGER_SCORE
 log = logging.getLogger(__name__)
 
 SHADOW_BATCH_S = 0.05  # the worker wakes at most this often (its records reach the log this late)
+# Nothing in the worker is waited on: on a busy node the scheduler gives the request path the core first.
+WORKER_NICENESS = 10
 PARENT_CHECK_S = 1.0  # an idle worker checks this often that the service still runs
 CLOSE_TIMEOUT_S = 120.0  # the worker's start (imports) plus scoring and writing what is queued
 # `spawn`: a forked child would inherit polars' and OpenMP's thread pools without their threads.
@@ -161,6 +164,8 @@ class ShadowWorker:
 def run_worker(config: WorkerConfig, inbox: Any, events: Any) -> None:
     """The worker's main loop: batches from the inbox scored and logged until the `None` that ends it."""
     from mlops_assets.serving.log import PredictionLog
+
+    os.nice(WORKER_NICENESS)
 
     prediction_log = PredictionLog(config.log_root, flush_interval_s=config.flush_interval_s)
     prediction_log.start()

@@ -7,9 +7,11 @@ import signal
 import time
 
 import httpx
+import psutil
 from serving_world import SERVED_DAY, request_body
 
 from mlops_assets.defs.serving.contract import read_log_day
+from mlops_assets.serving.shadow import WORKER_NICENESS
 
 
 def _metric(url: str, line: str, timeout_s: float = 60) -> None:
@@ -17,6 +19,15 @@ def _metric(url: str, line: str, timeout_s: float = 60) -> None:
     while line not in (text := httpx.get(f"{url}/metrics").text):
         assert time.monotonic() < deadline, text
         time.sleep(0.05)
+
+
+def test_the_worker_yields_the_cpu_to_the_request_path(serve):
+    with serve() as (_url, service):
+        worker = psutil.Process(service.shadow.pid)
+        deadline = time.monotonic() + 60  # it lowers its priority once its imports are done
+        while worker.nice() != os.nice(0) + WORKER_NICENESS:
+            assert time.monotonic() < deadline, worker.nice()
+            time.sleep(0.1)
 
 
 def test_a_killed_worker_is_replaced_and_later_requests_are_shadowed_and_logged(world, serve, tmp_path):
