@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mlops_assets.defs.monitoring.predictions import SERVING_MODEL
+from mlops_assets.defs.training.models import FAMILIES
 from mlops_assets.defs.training.registry import (
     CHAMPION,
     THRESHOLD_TAG,
     LoadedModel,
-    alias_version,
-    family_candidates,
+    candidate_alias,
     load_version,
 )
 from mlops_assets.mlflow_resource import MlflowResource
@@ -37,18 +37,25 @@ def served_versions(client: MlflowClient, model_name: str) -> tuple[str | None, 
     """The champion's version and the challenger's: the newest family candidate that is not the champion.
 
     The shadow judges the candidate the promotion gate would consider next; None when there is none.
+    One registry read (the registered model carries every alias): the service polls it every reload
+    interval, beside the request path.
     """
-    champion = alias_version(client, model_name, CHAMPION)
-    others = [
-        mv
-        for mv in family_candidates(client, model_name).values()
-        if champion is None or str(mv.version) != str(champion.version)
-    ]
-    challenger = max(others, key=lambda mv: int(mv.version)) if others else None
-    return (
-        None if champion is None else str(champion.version),
-        None if challenger is None else str(challenger.version),
-    )
+    from mlflow.exceptions import MlflowException
+
+    try:
+        aliases = {
+            alias: str(version) for alias, version in client.get_registered_model(model_name).aliases.items()
+        }
+    except MlflowException:  # no such registered model (yet)
+        return None, None
+    champion = aliases.get(CHAMPION)
+    candidates = {
+        version
+        for family in FAMILIES
+        if (version := aliases.get(candidate_alias(family))) is not None and version != champion
+    }
+    challenger = max(candidates, key=int) if candidates else None
+    return champion, challenger
 
 
 @dataclass(frozen=True)
