@@ -19,11 +19,13 @@ instance of the embedded default kind (`dagster.yaml`: SQLite under DAGSTER_HOME
   the range.
 
 Each side also reports how many events its run(s) stored: Dagster writes a planned and a materialization
-event per partition and asset, and one check evaluation per partition and check. The planned and
-materialization events reach the storage in batches (one transaction per database, see
-mlops_assets/event_log.py); each check evaluation is still its own connection and commit. That
-per-partition bookkeeping is what separates the single run from the unpartitioned table; the data work
-itself is vectorized over the range.
+event per partition and asset, and one check evaluation per partition and check. With
+DAGSTER_EVENT_BATCH_SIZE (set here as the Makefile and the production image set it) the planned and
+materialization events reach the storage in batches: the embedded SQLite storage writes each batch in
+one transaction per database (mlops_assets/event_log.py), PostgreSQL writes the materializations in one
+insert and the planned events one by one; each check evaluation is still its own connections and
+commits. That per-partition bookkeeping is what separates the single run from the unpartitioned table;
+the data work itself is vectorized over the range.
 """
 
 import argparse
