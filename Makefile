@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export MLOPS_DATA_DIR ?= $(CURDIR)/.mlops
+# Dagster hands a ranged run's per-day events to the storage in batches of this size (one transaction
+# each: mlops_assets/event_log.py); the value is EVENT_BATCH_SIZE there, as in deploy/Dockerfile.
+export DAGSTER_EVENT_BATCH_SIZE ?= 1000
 
 .PHONY: install demo test ui mlflow lint bench browser clean serve
 

@@ -70,6 +70,24 @@ def partition_metadata(
     context.add_asset_metadata(dict(metadata), asset_key=asset_key, partition_key=day.isoformat())
 
 
+def run_summary(
+    context: dg.AssetExecutionContext,
+    days: Sequence[date],
+    metadata: Mapping[str, Any],
+    asset_key: str | None = None,
+) -> dg.MaterializeResult:
+    """The run-wide summary (schema, preview, per-day table), on the materialization of the run's last day.
+
+    Metadata of the returned `MaterializeResult` would be copied into every day's materialization of a
+    ranged run: a year's per-day table 365 times over (O(days^2) bytes to serialize and store), and a
+    preview of the first day's rows on every other day. The last day's materialization is the asset's
+    latest, the one the asset page shows; every day keeps its own values (`partition_metadata`), and a
+    summary key that a day also sets would replace that day's value on the last day, so none may.
+    """
+    partition_metadata(context, days[-1], metadata, asset_key)
+    return dg.MaterializeResult(asset_key=asset_key)
+
+
 @dataclass(frozen=True)
 class CheckTargets:
     """The latest materialization of each day of one asset: what that day's check results describe.

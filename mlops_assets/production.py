@@ -410,3 +410,18 @@ def validate_feature_store_yaml(path: Path | str) -> Any:
         except Exception as exc:  # Feast raises its own errors for e.g. an unknown store type
             lines.append(f"{path}: {_one_line(f'{type(exc).__name__}: {exc}')}")
     raise ConfigFileError("invalid Feast feature_store.yaml:\n  " + "\n  ".join(lines))
+
+
+def image_env(dockerfile: Path | str) -> dict[str, str]:
+    """The variables a Dockerfile's `ENV` instructions set (`KEY=value` form, continuation lines joined).
+
+    What every process of the production image (code server, run and step pods) runs with, for the
+    tests and benchmarks that stand in for it without building the image.
+    """
+    text = re.sub(r"\\\n\s*", " ", Path(dockerfile).read_text())
+    return dict(
+        token.split("=", 1)
+        for line in text.splitlines()
+        if line.startswith("ENV ")
+        for token in line.split()[1:]
+    )

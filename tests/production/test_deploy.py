@@ -35,7 +35,7 @@ from mlops_assets.k8s import (
     k8s_executor_config,
     k8s_op_tags,
 )
-from mlops_assets.production import configuration_problems, validate_dagster_yaml
+from mlops_assets.production import configuration_problems, image_env, validate_dagster_yaml
 from mlops_assets.settings import REPO_ROOT, Settings
 
 VALUES_TEXT = (REPO_ROOT / "deploy" / "helm" / "values.yaml").read_text()
@@ -416,6 +416,13 @@ def test_dockerfile_matches_values_and_pins() -> None:
         *sources, _target = line.split()
         for source in sources:
             assert (REPO_ROOT / source).exists(), f"Dockerfile copies {source}, which does not exist"
+
+
+def test_image_env_sets_the_home_and_data_dir_the_chart_uses() -> None:
+    env = image_env(REPO_ROOT / "deploy" / "Dockerfile")
+    assert env["DAGSTER_HOME"] == VALUES["global"]["dagsterHome"]
+    [deployment] = VALUES["dagster-user-deployments"]["deployments"]
+    assert env["MLOPS_DATA_DIR"] == deployment["env"]["MLOPS_DATA_DIR"]
 
 
 def test_training_records_the_commit_the_image_sets(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,14 +14,18 @@ from typing import Any
 
 import dagster as dg
 import psycopg2
+from partition_truth import range_tags, stored_check_results, stored_metadata
+from shared_fixtures import land_days
 
 from mlops_assets.defs.ingestion.assets import raw_transactions
 from mlops_assets.defs.validation.assets import validated_and_quarantined_transactions
-from mlops_assets.production import preflight, validate_dagster_yaml
+from mlops_assets.partitions import daily_partitions
+from mlops_assets.production import image_env, preflight, validate_dagster_yaml
 from mlops_assets.settings import REPO_ROOT, Settings
 from mlops_assets.simulator import SimulationConfig, write_days
 
 DEPLOY_DAGSTER_YAML = REPO_ROOT / "deploy" / "dagster.yaml"
+IMAGE_ENV = image_env(REPO_ROOT / "deploy" / "Dockerfile")
 DAYS = ["2026-01-01", "2026-01-02", "2026-01-03"]
 
 
@@ -112,3 +116,49 @@ def test_pipeline_runs_on_postgres_instance_from_deploy_config(
         + [("volume_vs_trailing_days", d) for d in DAYS[1:]]
     )
     assert not [row for row in checks if row[2] == "FAILED"]
+
+
+def test_batched_event_writes_keep_each_days_truth_and_mark_a_failed_runs_days_failed(
+    dagster_pg_env: dict[str, Any], settings: Settings, resources: dict[str, Any], tmp_path: Path, monkeypatch
+) -> None:
+    """With the image's DAGSTER_EVENT_BATCH_SIZE, a ranged run's materializations reach PostgreSQL as one
+    batch per asset; each day must still be its own event with its own metadata and check results, and
+    a failed ranged run must still mark its days failed (its planned events are stored one by one)."""
+    home = tmp_path / "dagster_home_pg"
+    home.mkdir()
+    shutil.copy(DEPLOY_DAGSTER_YAML, home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", IMAGE_ENV["DAGSTER_EVENT_BATCH_SIZE"])
+    days = [date(2026, 1, d) for d in range(1, 6)]
+    for day, rows in zip(days, (100, 200, 300, 100, 100), strict=True):
+        land_days(settings, day, 1, rows_per_day=rows)
+    # Day 5's file is cut in half: reading it fails raw_transactions for the whole second run.
+    broken = next((settings.landing_dir / days[4].isoformat()).glob("*.parquet"))
+    broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 2])
+    assets = [raw_transactions, validated_and_quarantined_transactions]
+    with dg.DagsterInstance.get() as instance:
+        ok = dg.materialize(assets, resources=resources, instance=instance, tags=range_tags(days[0], days[2]))
+        failed = dg.materialize(
+            assets,
+            resources=resources,
+            instance=instance,
+            tags=range_tags(days[3], days[4]),
+            raise_on_error=False,
+        )
+        assert ok.success and not failed.success
+        for day, rows in zip(days[:3], (100, 200, 300), strict=True):
+            for asset in ("raw_transactions", "validated_transactions"):
+                assert stored_metadata(instance, asset, day)["dagster/row_count"] == rows
+        assert stored_check_results(instance, "validated_transactions", "null_rates") == {
+            d.isoformat(): True for d in days[:3]
+        }
+        keys = [d.isoformat() for d in days]
+        for asset in ("raw_transactions", "validated_transactions", "quarantined_transactions"):
+            status = instance.get_status_by_partition(dg.AssetKey(asset), keys, daily_partitions)
+            assert status == dict(
+                zip(
+                    keys,
+                    [dg.AssetPartitionStatus.MATERIALIZED] * 3 + [dg.AssetPartitionStatus.FAILED] * 2,
+                    strict=True,
+                )
+            ), asset

@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 
 from mlops_assets.defs.ingestion.landing import ingest_days
-from mlops_assets.metadata import files_size_bytes, partition_metadata, preview, table_schema
+from mlops_assets.metadata import files_size_bytes, partition_metadata, preview, run_summary, table_schema
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource, LandingZoneResource
 from mlops_assets.tables import RAW_TABLE
@@ -41,13 +41,15 @@ def raw_transactions(
     context.log.info(
         f"{len(frames)} partitions, {combined.height} rows from {combined['source_file'].n_unique()} files"
     )
-    return dg.MaterializeResult(
-        metadata={
+    return run_summary(
+        context,
+        list(frames),
+        {
             "dagster/column_schema": table_schema(combined),
             "partitions_in_run": len(frames),
             "rows_in_run": combined.height,
             "preview": preview(combined),
-        }
+        },
     )
 
 

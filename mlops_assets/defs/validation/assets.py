@@ -23,6 +23,7 @@ from mlops_assets.metadata import (
     partition_check,
     partition_metadata,
     preview,
+    run_summary,
     table_schema,
 )
 from mlops_assets.partitions import daily_partitions, partition_days
@@ -136,9 +137,10 @@ def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, la
 
     if VALIDATED_TABLE in selected:
         valid = pl.concat(r.valid for r in results.values())
-        yield dg.MaterializeResult(
-            asset_key=VALIDATED_TABLE,
-            metadata={
+        yield run_summary(
+            context,
+            days,
+            {
                 "dagster/column_schema": table_schema(valid),
                 "partitions_in_run": len(days),
                 "per_partition": dg.MetadataValue.md(
@@ -149,20 +151,18 @@ def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, la
                 ),
                 "preview": preview(valid),
             },
+            VALIDATED_TABLE,
         )
     if QUARANTINED_TABLE in selected:
         quarantined = pl.concat(r.quarantined for r in results.values())
-        yield dg.MaterializeResult(
-            asset_key=QUARANTINED_TABLE,
-            metadata={
+        yield run_summary(
+            context,
+            days,
+            {
                 "partitions_in_run": len(days),
-                "failures_by_rule": dg.MetadataValue.md(
-                    markdown_table(
-                        failure_summary(pl.concat(r.failures for r in results.values())), max_rows=50
-                    )
-                ),
                 "preview": preview(quarantined.select("quarantine_reason", TRANSACTION_ID, "source_file")),
             },
+            QUARANTINED_TABLE,
         )
     if not checks:
         return

@@ -77,3 +77,26 @@ def test_ranged_run_with_one_bad_day_stores_one_check_result_per_day(settings, r
     assert stored_metadata(instance, "validated_transactions", bad)["pass_rate"] == pytest.approx(
         (200 - 67) / 200, abs=1e-4
     )
+
+
+def test_ranged_run_puts_its_summary_on_the_last_day_only(settings, resources, instance) -> None:
+    days = _land_growing_days(settings)
+    assert dg.materialize(
+        ASSETS, resources=resources, instance=instance, tags=range_tags(days[0], days[-1])
+    ).success
+    run_wide = {"dagster/column_schema", "partitions_in_run", "preview"}
+    for asset in ("raw_transactions", "validated_transactions", "quarantined_transactions"):
+        last = stored_metadata(instance, asset, days[-1])
+        assert last["partitions_in_run"] == 3
+        assert last["dagster/row_count"] == (0 if asset == "quarantined_transactions" else 300)  # its own
+        for day in days[:-1]:  # the earlier days carry their own values, not copies of the run's summary
+            assert not run_wide & set(stored_metadata(instance, asset, day)), (asset, day)
+        latest = instance.get_latest_materialization_event(dg.AssetKey(asset))
+        assert latest is not None and latest.dagster_event is not None
+        assert latest.dagster_event.partition == days[-1].isoformat()  # what the asset page shows
+    assert stored_metadata(instance, "raw_transactions", days[-1])["rows_in_run"] == 600
+    per_day_table = str(stored_metadata(instance, "validated_transactions", days[-1])["per_partition"])
+    assert all(
+        f"| {day.isoformat()} | {rows} | {rows} | 0 |" in per_day_table
+        for day, rows in zip(days, (100, 200, 300), strict=True)
+    )

@@ -1,0 +1,150 @@
+"""The embedded instance's batched event writes store what Dagster's one-by-one writes store.
+
+Two instances from the repository's dagster.yaml run the same ranged backfill and the same failing one,
+one with DAGSTER_EVENT_BATCH_SIZE (as `make` sets it) and one without (Dagster then stores every event
+alone); what each day reads back from the instance must be the same, and true.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+from partition_truth import range_tags, stored_check_results, stored_metadata
+from shared_fixtures import land_days
+
+from mlops_assets.defs.ingestion.assets import raw_transactions
+from mlops_assets.defs.validation.assets import validated_and_quarantined_transactions
+from mlops_assets.event_log import EVENT_BATCH_SIZE, BatchedSqliteEventLogStorage
+from mlops_assets.partitions import daily_partitions
+from mlops_assets.production import image_env
+from mlops_assets.settings import REPO_ROOT, Settings
+
+ASSETS = [raw_transactions, validated_and_quarantined_transactions]
+TABLES = ("raw_transactions", "validated_transactions", "quarantined_transactions")
+CHECKS = ("schema_pass_rate", "volume_vs_trailing_days", "null_rates")
+START = date(2026, 1, 1)
+ROWS = (100, 200, 300, 100, 100)
+ASSET_DAY_EVENTS = {
+    dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+    dg.DagsterEventType.ASSET_MATERIALIZATION,
+}
+
+
+def _partition(entry: dg.EventLogEntry | None) -> str | None:
+    return entry.dagster_event.partition if entry and entry.dagster_event else None
+
+
+def _tag_keys(instance: dg.DagsterInstance, table: str, day: date) -> list[str]:
+    """The asset-event tags (data version, ...) stored for the day's latest materialization."""
+    key = dg.AssetKey(table)
+    [record] = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[day.isoformat()]), limit=1
+    ).records
+    tags = instance.event_log_storage.get_event_tags_for_asset(key, filter_event_id=record.storage_id)
+    return sorted(k for event_tags in tags for k in event_tags)
+
+
+def _what_the_instance_holds(instance: dg.DagsterInstance, days: list[date]) -> dict[str, Any]:
+    keys = [d.isoformat() for d in days]
+    events = sorted(
+        (
+            (e.event_type, e.asset_key, e.partition)
+            for run in instance.get_runs()
+            for e in (entry.dagster_event for entry in instance.all_logs(run.run_id))
+            if e is not None and e.event_type in ASSET_DAY_EVENTS
+        ),
+        key=repr,
+    )
+    return {
+        "row_counts": {
+            (table, day): stored_metadata(instance, table, day)["dagster/row_count"]
+            for table in TABLES
+            for day in days[:3]
+        },
+        "tag_keys": {(table, day): _tag_keys(instance, table, day) for table in TABLES for day in days[:3]},
+        "checks": {
+            check: stored_check_results(instance, "validated_transactions", check) for check in CHECKS
+        },
+        "status": {
+            table: instance.get_status_by_partition(dg.AssetKey(table), keys, daily_partitions)
+            for table in TABLES
+        },
+        "asset_events": events,
+        # The asset entries (the UI's asset list, each asset's latest materialization).
+        "latest": {
+            key.to_user_string(): _partition(instance.get_latest_materialization_event(key))
+            for key in instance.get_asset_keys()
+        },
+    }
+
+
+def _backfill_twice(home: Path, monkeypatch: pytest.MonkeyPatch, resources: dict, days: list[date]):
+    """A ranged run over the first three days, then a failing one over the last two."""
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.get() as instance:
+        assert dg.materialize(
+            ASSETS, resources=resources, instance=instance, tags=range_tags(days[0], days[2])
+        ).success
+        failed = dg.materialize(
+            ASSETS,
+            resources=resources,
+            instance=instance,
+            tags=range_tags(days[3], days[4]),
+            raise_on_error=False,
+        )
+        assert not failed.success
+        assert isinstance(instance.event_log_storage, BatchedSqliteEventLogStorage)
+        return _what_the_instance_holds(instance, days)
+
+
+def test_batched_writes_store_each_days_truth_as_one_by_one_writes_do(
+    settings: Settings, resources: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    days = [START + timedelta(days=i) for i in range(len(ROWS))]
+    for day, rows in zip(days, ROWS, strict=True):
+        land_days(settings, day, 1, rows_per_day=rows)
+    # The last day's file is cut in half: reading it fails raw_transactions for the second run's days.
+    broken = next((settings.landing_dir / days[-1].isoformat()).glob("*.parquet"))
+    broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 2])
+
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
+    one_by_one = _backfill_twice(tmp_path / "one_by_one", monkeypatch, resources, days)
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
+    batched = _backfill_twice(tmp_path / "batched", monkeypatch, resources, days)
+
+    assert batched == one_by_one
+    assert batched["row_counts"] == {
+        **{(table, day): rows for table in TABLES[:2] for day, rows in zip(days[:3], ROWS[:3], strict=True)},
+        **{("quarantined_transactions", day): 0 for day in days[:3]},
+    }
+    assert all("dagster/data_version" in keys for keys in batched["tag_keys"].values())
+    assert batched["latest"] == {table: days[2].isoformat() for table in TABLES}
+    assert batched["checks"]["null_rates"] == {d.isoformat(): True for d in days[:3]}
+    failed_last_two = [dg.AssetPartitionStatus.MATERIALIZED] * 3 + [dg.AssetPartitionStatus.FAILED] * 2
+    assert batched["status"] == {
+        table: dict(zip([d.isoformat() for d in days], failed_last_two, strict=True)) for table in TABLES
+    }
+    # Each day its own planned event in both runs and its own materialization in the first, per table.
+    planned = dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+    materialized = dg.DagsterEventType.ASSET_MATERIALIZATION
+    assert batched["asset_events"] == sorted(
+        [(planned, dg.AssetKey(t), d.isoformat()) for t in TABLES for d in days]
+        + [(materialized, dg.AssetKey(t), d.isoformat()) for t in TABLES for d in days[:3]],
+        key=repr,
+    )
+
+
+def test_make_and_the_production_image_batch_as_many_events() -> None:
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    match = re.search(r"^export DAGSTER_EVENT_BATCH_SIZE \?= (\d+)$", makefile, re.M)
+    assert match and int(match.group(1)) == EVENT_BATCH_SIZE
+    assert image_env(REPO_ROOT / "deploy" / "Dockerfile")["DAGSTER_EVENT_BATCH_SIZE"] == str(EVENT_BATCH_SIZE)
+    assert EVENT_BATCH_SIZE > 366  # a year's ranged output is one batch
