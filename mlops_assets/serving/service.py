@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 FEAST_SERVICE = "feast online store"
 REGISTRY_SERVICE = "mlflow registry"
+WARM_UP_S = 120.0  # how long start waits for the shadow worker (its imports and the challenger's load)
 WARMUP_ENTITY = "__mlops_serve_probe__"  # an id no merchant has: the read answers "unknown"
 
 
@@ -119,6 +120,9 @@ class ScoringService:
         # Once more before traffic: the first polls run cold code paths (registry and Feast clients'
         # caches; measured 170, 20, then 9 ms), and a poll holds the GIL the requests need.
         self.refresh()
+        current = self.models.current
+        if not self.shadow.warm_up(None if current is None else self._shadow_challenger(current), WARM_UP_S):
+            log.warning("shadow worker not warmed up within %.0f s: serving anyway", WARM_UP_S)
         self.overflow_log.start()
         thread = threading.Thread(target=self._reload_loop, name="model-reload", daemon=True)
         thread.start()
@@ -171,6 +175,13 @@ class ScoringService:
             if self.shadow.restart_if_dead():
                 self.metrics.shadow_worker_restarts.inc()
             self.refresh()
+
+    def _shadow_challenger(self, models: ServedModels) -> Challenger | None:
+        """What the shadow worker scores with: the challenger, unless there is none or shadow is off."""
+        challenger = models.challenger if self.config.shadow else None
+        if challenger is None:
+            return None
+        return Challenger(challenger.model.name, challenger.model.version, challenger.threshold)
 
     def _shadow_failed(self, event: ShadowEvent) -> None:
         self.metrics.shadow_errors.labels(event.reason).inc(event.transactions)
@@ -295,13 +306,7 @@ class ScoringService:
                     "latency_ms": (done - received[i]) * 1000,
                 }
             )
-        challenger = models.challenger if self.config.shadow else None
-        shadow = (
-            None
-            if challenger is None
-            else Challenger(challenger.model.name, challenger.model.version, challenger.threshold)
-        )
-        if not self.shadow.submit(records, shadow):
+        if not self.shadow.submit(records, self._shadow_challenger(models)):
             self.metrics.shadow_errors.labels("queue_full").inc(len(records))
             self.overflow_log.append({**r, "shadow_error": "shadow queue full"} for r in records)
         return responses

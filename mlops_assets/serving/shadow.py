@@ -36,7 +36,9 @@ SHADOW_BATCH_S = 0.05  # the worker wakes at most this often (its records reach 
 # Nothing in the worker is waited on: on a busy node the scheduler gives the request path the core first.
 WORKER_NICENESS = 10
 PARENT_CHECK_S = 1.0  # an idle worker checks this often that the service still runs
-CLOSE_TIMEOUT_S = 120.0  # the worker's start (imports) plus scoring and writing what is queued
+CLOSE_TIMEOUT_S = 120.0
+# The worker's answer to an empty batch: its imports are done and the batch's challenger is loaded.
+WARMED = "warmed"  # the worker's start (imports) plus scoring and writing what is queued
 # `spawn`: a forked child would inherit polars' and OpenMP's thread pools without their threads.
 _CONTEXT = multiprocessing.get_context("spawn")
 
@@ -81,6 +83,7 @@ class ShadowWorker:
         self._events: Any = None
         self._process: Any = None
         self._collector: threading.Thread | None = None
+        self._warmed = threading.Event()
 
     def start(self) -> None:
         """Start the worker process (it imports and loads in the background) and the event collector."""
@@ -102,6 +105,11 @@ class ShadowWorker:
     def pid(self) -> int | None:
         """The worker process's id (None before `start`)."""
         return None if self._process is None else int(self._process.pid)
+
+    @property
+    def warmed(self) -> bool:
+        """Whether the worker answered the last `warm_up`."""
+        return self._warmed.is_set()
 
     @property
     def alive(self) -> bool:
@@ -130,6 +138,15 @@ class ShadowWorker:
                 self._inbox.put(item)
         return True
 
+    def warm_up(self, challenger: Challenger | None, timeout_s: float) -> bool:
+        """Wait until the worker has imported what it needs and loaded `challenger`; False after `timeout_s`.
+
+        Called before traffic: a worker that is still importing, or loading the challenger, when the
+        first requests arrive competes with them for the CPU (seconds of it, at start).
+        """
+        self._warmed.clear()
+        return self.submit([], challenger) and self._warmed.wait(timeout_s)
+
     def submit(self, records: list[dict[str, Any]], challenger: Challenger | None) -> bool:
         """Queue scored records for the shadow and the log; False (nothing queued) when the queue is full."""
         try:
@@ -155,7 +172,10 @@ class ShadowWorker:
 
     def _collect(self, events: Any) -> None:
         while (event := events.get()) is not None:
-            self._on_event(event)
+            if event.reason == WARMED:
+                self._warmed.set()
+            else:
+                self._on_event(event)
 
 
 # --- the worker process ------------------------------------------------------------------------------------
@@ -218,7 +238,10 @@ def score_batches(
     scorer: ChallengerScorer,
     append: Callable[[list[dict[str, Any]]], None],
 ) -> list[ShadowEvent]:
-    """Score each challenger's records in one call, append every record to the log; the failures."""
+    """Score each challenger's records in one call, append every record to the log; the failures.
+
+    An empty batch (`ShadowWorker.warm_up`) loads its challenger and is answered with `WARMED`.
+    """
     by_challenger: dict[Challenger | None, list[dict[str, Any]]] = {}
     for records, challenger in items:
         by_challenger.setdefault(challenger, []).extend(records)
@@ -227,7 +250,10 @@ def score_batches(
         if challenger is not None and (error := _score(scorer, challenger, records)) is not None:
             events.append(ShadowEvent("challenger_error", len(records)))
             log.warning("challenger %s v%s failed: %s", challenger.name, challenger.version, error)
-        append(records)
+        if records:
+            append(records)
+    if any(not records for records, _ in items):
+        events.append(ShadowEvent(WARMED, 0))
     return events
 
 
@@ -242,6 +268,8 @@ def _score(scorer: ChallengerScorer, challenger: Challenger, records: list[dict[
     }
     try:
         model = scorer.model(challenger)
+        if not records:
+            return None
         scores = model.predict(feature_matrix(records, model.features))
     except Exception as exc:  # the challenger must never fail serving: counted and logged
         error = f"{type(exc).__name__}: {exc}"[:500]

@@ -8,10 +8,17 @@ import time
 
 import httpx
 import psutil
-from serving_world import SERVED_DAY, request_body
+from serving_world import MODEL, SERVED_DAY, request_body
 
 from mlops_assets.defs.serving.contract import read_log_day
-from mlops_assets.serving.shadow import WORKER_NICENESS
+from mlops_assets.serving.shadow import (
+    WARMED,
+    WORKER_NICENESS,
+    Challenger,
+    ChallengerScorer,
+    ShadowEvent,
+    score_batches,
+)
 
 
 def _metric(url: str, line: str, timeout_s: float = 60) -> None:
@@ -70,3 +77,19 @@ def test_a_full_shadow_queue_never_delays_a_response_and_the_records_still_reach
     assert overflowed["shadow_error"].to_list() == ["shadow queue full"] * 2
     assert overflowed["challenger_score"].null_count() == 2
     assert shadowed["challenger_score"].null_count() == 0
+
+
+def test_the_service_starts_with_its_worker_warmed_up(serve):
+    with serve() as (_url, service):
+        assert service.shadow.warmed  # start waited for the worker's imports and the challenger's load
+
+
+def test_an_empty_batch_loads_its_challenger_and_is_answered(world):
+    scorer = ChallengerScorer(world.resources["mlflow"].tracking_uri)
+    challenger = Challenger(MODEL, world.challenger_version, 0.5)
+    logged: list[list[dict]] = []
+    assert score_batches([([], challenger)], scorer, logged.append) == [ShadowEvent(WARMED, 0)]
+    assert scorer.model(challenger).version == world.challenger_version and logged == []
+    missing = Challenger(MODEL, "999", 0.5)  # a version the registry does not have
+    events = score_batches([([], missing)], scorer, logged.append)
+    assert events == [ShadowEvent("challenger_error", 0), ShadowEvent(WARMED, 0)]
