@@ -15,6 +15,21 @@ def range_tags(start: date, end: date) -> dict[str, str]:
     }
 
 
+def backfill_then_fail(
+    assets: list, resources: dict, instance: dg.DagsterInstance, days: list[date]
+) -> tuple[dg.ExecuteInProcessResult, dg.ExecuteInProcessResult]:
+    """A single-run backfill of days 1-3, then one of days 4-5 that fails (the caller broke day 5)."""
+    ok = dg.materialize(assets, resources=resources, instance=instance, tags=range_tags(days[0], days[2]))
+    failed = dg.materialize(
+        assets,
+        resources=resources,
+        instance=instance,
+        tags=range_tags(days[3], days[4]),
+        raise_on_error=False,
+    )
+    return ok, failed
+
+
 def stored_metadata(instance: dg.DagsterInstance, asset: str, day: date) -> dict[str, object]:
     """The metadata of the latest materialization of one partition, as the event log holds it."""
     records = instance.fetch_materializations(

@@ -15,7 +15,7 @@ from typing import Any
 
 import dagster as dg
 import pytest
-from partition_truth import range_tags, stored_check_results, stored_metadata
+from partition_truth import backfill_then_fail, stored_check_results, stored_metadata
 from shared_fixtures import land_days
 
 from mlops_assets.defs.ingestion.assets import raw_transactions
@@ -90,17 +90,8 @@ def _backfill_twice(home: Path, monkeypatch: pytest.MonkeyPatch, resources: dict
     shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with dg.DagsterInstance.get() as instance:
-        assert dg.materialize(
-            ASSETS, resources=resources, instance=instance, tags=range_tags(days[0], days[2])
-        ).success
-        failed = dg.materialize(
-            ASSETS,
-            resources=resources,
-            instance=instance,
-            tags=range_tags(days[3], days[4]),
-            raise_on_error=False,
-        )
-        assert not failed.success
+        ok, failed = backfill_then_fail(ASSETS, resources, instance, days)
+        assert ok.success and not failed.success
         assert isinstance(instance.event_log_storage, BatchedSqliteEventLogStorage)
         return _what_the_instance_holds(instance, days)
 

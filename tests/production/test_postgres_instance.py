@@ -14,7 +14,7 @@ from typing import Any
 
 import dagster as dg
 import psycopg2
-from partition_truth import range_tags, stored_check_results, stored_metadata
+from partition_truth import backfill_then_fail, stored_check_results, stored_metadata
 from shared_fixtures import land_days
 
 from mlops_assets.defs.ingestion.assets import raw_transactions
@@ -137,14 +137,7 @@ def test_batched_event_writes_keep_each_days_truth_and_mark_a_failed_runs_days_f
     broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 2])
     assets = [raw_transactions, validated_and_quarantined_transactions]
     with dg.DagsterInstance.get() as instance:
-        ok = dg.materialize(assets, resources=resources, instance=instance, tags=range_tags(days[0], days[2]))
-        failed = dg.materialize(
-            assets,
-            resources=resources,
-            instance=instance,
-            tags=range_tags(days[3], days[4]),
-            raise_on_error=False,
-        )
+        ok, failed = backfill_then_fail(assets, resources, instance, days)
         assert ok.success and not failed.success
         for day, rows in zip(days[:3], (100, 200, 300), strict=True):
             for asset in ("raw_transactions", "validated_transactions"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import psutil
 import pytest
 from network_guard import child_process_env
 from serving_world import SERVED_DAY, request_body
+from shared_fixtures import free_port
 
 from mlops_assets.defs.serving.contract import read_log_day
 from mlops_assets.serving.cli import build_service, serve_command
@@ -51,9 +51,7 @@ def _mlops_serve(world, data_dir: Path) -> Iterator[tuple[subprocess.Popen, str]
     data_dir.mkdir()
     for store in ("lakehouse", "mlflow", "feast"):
         (data_dir / store).symlink_to(world.settings.data_dir / store)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = child_process_env(
         {
             **{k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "PROMETHEUS_"))},
