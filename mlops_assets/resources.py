@@ -6,6 +6,7 @@ Assets never build paths themselves; they ask these resources, which are configu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -36,6 +37,12 @@ class LakehouseResource(dg.ConfigurableResource):
     def write_partition(self, table: str, day: date, frame: pl.DataFrame) -> Path:
         """Atomically replace one partition of `table` with `frame`."""
         return lakehouse.write_parquet_atomic(frame, self.partition_path(table, day))
+
+    def write_partitions(self, table: str, frames: Mapping[date, pl.DataFrame]) -> dict[date, Path]:
+        """Atomically replace each day's partition of `table` (a ranged run's days, written in parallel)."""
+        paths = {day: self.partition_path(table, day) for day in frames}
+        lakehouse.write_parquet_files_atomic({paths[day]: frame for day, frame in frames.items()})
+        return paths
 
     def read_partition(self, table: str, day: date) -> pl.DataFrame:
         """Read one partition; a missing partition is an error naming the table, day and file."""

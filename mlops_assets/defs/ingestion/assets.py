@@ -34,7 +34,7 @@ def raw_transactions(
     # Read every day before writing any: a bad file on day N of a backfill fails the run with nothing
     # written, instead of leaving days 1..N-1 rewritten and the rest stale.
     frames = ingest_days(landing.root_path, partition_days(context))
-    written = {day: lakehouse.write_partition(RAW_TABLE, day, frame) for day, frame in frames.items()}
+    written = lakehouse.write_partitions(RAW_TABLE, frames)
     for day, frame in frames.items():
         partition_metadata(context, day, raw_day_metadata(frame, written[day]))
     combined = pl.concat(frames.values())

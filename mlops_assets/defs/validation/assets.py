@@ -94,12 +94,17 @@ def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, la
     days = partition_days(context)
     raw_by_day = {day: lakehouse.read_partition(RAW_TABLE, day) for day in days}
     results = split_partitions(raw_by_day)
+    if VALIDATED_TABLE in selected:
+        valid_paths = lakehouse.write_partitions(VALIDATED_TABLE, {d: r.valid for d, r in results.items()})
+    if QUARANTINED_TABLE in selected:
+        quarantined_paths = lakehouse.write_partitions(
+            QUARANTINED_TABLE, {d: r.quarantined for d, r in results.items()}
+        )
     days_summary: list[dict[str, Any]] = []
     for day, result in results.items():
         raw = raw_by_day[day]
         failures = failure_summary(result.failures)
         if VALIDATED_TABLE in selected:
-            path = lakehouse.write_partition(VALIDATED_TABLE, day, result.valid)
             partition_metadata(
                 context,
                 day,
@@ -107,19 +112,18 @@ def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, la
                     "dagster/row_count": result.valid.height,
                     "raw_rows": raw.height,
                     "pass_rate": round(result.pass_rate, 4),
-                    "path": dg.MetadataValue.path(str(path)),
+                    "path": dg.MetadataValue.path(str(valid_paths[day])),
                 },
                 VALIDATED_TABLE,
             )
         if QUARANTINED_TABLE in selected:
-            path = lakehouse.write_partition(QUARANTINED_TABLE, day, result.quarantined)
             partition_metadata(
                 context,
                 day,
                 {
                     "dagster/row_count": result.quarantined.height,
                     "failures_by_rule": dg.MetadataValue.md(markdown_table(failures, max_rows=50)),
-                    "path": dg.MetadataValue.path(str(path)),
+                    "path": dg.MetadataValue.path(str(quarantined_paths[day])),
                 },
                 QUARANTINED_TABLE,
             )
