@@ -300,6 +300,9 @@ def run_sides(args: argparse.Namespace, days: list[date], databases: list[str]) 
         import mlops_assets.defs.ingestion.assets
         import mlops_assets.defs.validation.assets
         import mlops_assets.resources  # noqa: F401
+        from mlops_assets.defs.validation.schema import transaction_schema
+
+        transaction_schema()  # pandera, imported on first use (see there), also loaded before the clocks
 
         rows: list[tuple[str, str, float, int]] = []
         env = side_env(root, "single", landing, args.start, args.instance, databases)

@@ -115,9 +115,9 @@ def _feature_table(
     )
     by_day = features.partition_by("_day", as_dict=True, include_key=False)
     first_day = first_data_day(lakehouse.root_path)
-    for day in days:
-        frame = by_day.get((day,), features.clear().drop("_day"))
-        path = lakehouse.write_partition(spec.table, day, frame)
+    frames = {day: by_day.get((day,), features.clear().drop("_day")) for day in days}
+    paths = lakehouse.write_partitions(spec.table, frames)
+    for day, frame in frames.items():
         partition_metadata(
             context,
             day,
@@ -128,7 +128,7 @@ def _feature_table(
                     d.isoformat() for d in missing_lookback_days(present, day, spec.lookback_days)
                 ],
                 "warming_up": is_warming_up(day, first_day),
-                "path": dg.MetadataValue.path(str(path)),
+                "path": dg.MetadataValue.path(str(paths[day])),
             },
         )
     features = features.drop("_day")

@@ -131,10 +131,10 @@ def batch_predictions(
         datetime.now(UTC),
     )
     by_day = split_by_day(scored, days)
+    paths = lakehouse.write_partitions(PREDICTIONS_TABLE, {day: by_day[day] for day in days})
     per_day = []
     for done, day in enumerate(days, 1):
         frame = by_day[day]
-        path = lakehouse.write_partition(PREDICTIONS_TABLE, day, frame)
         summary = {
             "rows": frame.height,
             "mean_score": round(float(frame[SCORE_COLUMN].to_numpy().mean()), 5) if frame.height else None,
@@ -148,7 +148,7 @@ def batch_predictions(
                 "dagster/row_count": summary["rows"],
                 "mean_score": summary["mean_score"],
                 "flagged": summary["flagged"],
-                "path": dg.MetadataValue.path(str(path)),
+                "path": dg.MetadataValue.path(str(paths[day])),
             },
         )
         log_progress(
