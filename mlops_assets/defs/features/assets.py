@@ -40,7 +40,7 @@ from mlops_assets.feature_catalog import (
     NULLABLE_FEATURES,
 )
 from mlops_assets.lakehouse import days_between
-from mlops_assets.metadata import markdown_table, partition_metadata, preview, table_schema
+from mlops_assets.metadata import markdown_table, partition_metadata, preview, run_summary, table_schema
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource
 from mlops_assets.tables import (
@@ -135,8 +135,10 @@ def _feature_table(
     seconds = perf_counter() - started
     context.log.info(f"{spec.table}: {features.height} rows for {len(days)} partitions in {seconds:.2f} s")
     nulls = {name: int(features[name].null_count()) for name in features.columns if name in NULLABLE_FEATURES}
-    return dg.MaterializeResult(
-        metadata={
+    return run_summary(
+        context,
+        days,
+        {
             "dagster/column_schema": table_schema(features),
             "partitions_in_run": len(days),
             "rows_in_run": features.height,
@@ -146,7 +148,7 @@ def _feature_table(
             "null_counts_in_run": nulls,
             "seconds": round(seconds, 3),
             "preview": preview(features),
-        }
+        },
     )
 
 
@@ -438,8 +440,10 @@ def online_features(
             },
         )
     total_rows = sum(rows.values())
-    return dg.MaterializeResult(
-        metadata={
+    return run_summary(
+        context,
+        days,
+        {
             "online_store": feast.online_store_type,
             "feature_service": FEATURE_SERVICE_NAME,
             "window_start": start.isoformat(),
@@ -450,5 +454,5 @@ def online_features(
             "entities_written": entities,
             "seconds": round(seconds, 3),
             "rows_per_second": round(total_rows / seconds, 1) if seconds > 0 else None,
-        }
+        },
     )

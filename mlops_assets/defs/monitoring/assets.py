@@ -48,7 +48,7 @@ from mlops_assets.defs.monitoring.report import (
     day_check_evaluations,
     day_evidently,
     day_metadata,
-    run_summary,
+    per_partition_table,
     skipped_checks,
     write_statistics,
 )
@@ -59,6 +59,7 @@ from mlops_assets.metadata import (
     log_progress,
     markdown_table,
     partition_metadata,
+    run_summary,
 )
 from mlops_assets.mlflow_resource import MlflowResource
 from mlops_assets.partitions import daily_partitions, partition_days
@@ -252,9 +253,10 @@ def drift_report(
     for line in skipped_checks(results):
         context.log.info(line)
 
-    yield dg.MaterializeResult(
-        asset_key=DRIFT_REPORT_KEY,
-        metadata={
+    yield run_summary(
+        context,
+        days,
+        {
             "partitions_in_run": len(days),
             "as_of": as_of.isoformat(timespec="seconds"),
             "references": dg.MetadataValue.json(
@@ -266,10 +268,11 @@ def drift_report(
                 }
             ),
             "per_partition": dg.MetadataValue.md(
-                markdown_table(run_summary(results, report_paths), max_rows=400)
+                markdown_table(per_partition_table(results, report_paths), max_rows=400)
             ),
             "seconds_in_run": round(perf_counter() - started, 3),
         },
+        DRIFT_REPORT,
     )
     yield from _check_results(context, results, config.severity())
 

@@ -19,7 +19,14 @@ from mlops_assets.defs.training.lineage import SERVING_MODEL
 from mlops_assets.defs.training.registry import THRESHOLD_TAG, LoadedModel, check_features, load_champion
 from mlops_assets.domain import EVENT_TIMESTAMP, TRANSACTION_ID
 from mlops_assets.feature_catalog import MODEL_FEATURES
-from mlops_assets.metadata import log_progress, markdown_table, partition_metadata, preview, table_schema
+from mlops_assets.metadata import (
+    log_progress,
+    markdown_table,
+    partition_metadata,
+    preview,
+    run_summary,
+    table_schema,
+)
 from mlops_assets.mlflow_resource import MlflowResource
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource
@@ -148,6 +155,9 @@ def batch_predictions(
                 "dagster/row_count": summary["rows"],
                 "mean_score": summary["mean_score"],
                 "flagged": summary["flagged"],
+                # Which model scored the day: each day's own, not only the run's summary.
+                "model_name": model.name,
+                "model_version": model.version,
                 "path": dg.MetadataValue.path(str(paths[day])),
             },
         )
@@ -159,12 +169,12 @@ def batch_predictions(
             started,
             f"scored by {model.name} v{model.version}",
         )
-    return dg.MaterializeResult(
-        metadata={
+    return run_summary(
+        context,
+        days,
+        {
             "dagster/column_schema": table_schema(scored),
             "partitions_in_run": len(per_day),
-            "model_name": model.name,
-            "model_version": model.version,
             "model_uri": f"models:/{model.name}@champion (v{model.version})",
             "per_partition": dg.MetadataValue.md(markdown_table(pl.DataFrame(per_day), max_rows=400)),
             "seconds_in_run": round(perf_counter() - started, 3),
@@ -173,5 +183,5 @@ def batch_predictions(
                     TRANSACTION_ID, EVENT_TIMESTAMP, SCORE_COLUMN, FLAG_COLUMN, "model_version"
                 ).sort(SCORE_COLUMN, descending=True)
             ),
-        }
+        },
     )

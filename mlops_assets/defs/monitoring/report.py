@@ -160,7 +160,7 @@ def day_metadata(
     return metadata
 
 
-def run_summary(results: Sequence[DayResult], reports: dict[str, str]) -> pl.DataFrame:
+def per_partition_table(results: Sequence[DayResult], reports: dict[str, str]) -> pl.DataFrame:
     """One row per day of the run: what the run-level materialization shows as a table."""
     return pl.DataFrame(
         [

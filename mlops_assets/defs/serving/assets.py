@@ -36,6 +36,7 @@ from mlops_assets.metadata import (
     markdown_table,
     partition_metadata,
     preview,
+    run_summary,
     table_schema,
 )
 from mlops_assets.mlflow_resource import MlflowResource
@@ -240,10 +241,11 @@ def serving_log(
         .sort("len", descending=True)
     )
     table = pl.DataFrame(per_day)
-    yield dg.MaterializeResult(
-        asset_key=SERVING_LOG_TABLE,
-        # About the run; each day's own rows, counts, latency and path are its partition's metadata.
-        metadata={
+    # About the run; each day's own rows, counts, latency and path are its partition's metadata.
+    yield run_summary(
+        context,
+        days,
+        {
             "dagster/column_schema": table_schema(combined),
             "partitions_in_run": len(days),
             "rows_in_run": combined.height,
@@ -253,6 +255,7 @@ def serving_log(
                 combined.select("request_id", TRANSACTION_ID, CHAMPION_SCORE, CHALLENGER_SCORE)
             ),
         },
+        SERVING_LOG_TABLE,
     )
     if PARITY_CHECK in names:
         yield from day_checks(context, SERVING_LOG_TABLE, PARITY_CHECK, parity, dg.AssetCheckSeverity.ERROR)
@@ -346,14 +349,16 @@ def shadow_comparison(
         rows.append(row)
         versions |= day_versions
     table = pl.DataFrame(rows)
-    yield dg.MaterializeResult(
-        asset_key=SHADOW_COMPARISON_TABLE,
-        metadata={
+    yield run_summary(
+        context,
+        days,
+        {
             "partitions_in_run": len(days),
             "as_of": as_of.isoformat(timespec="seconds"),
             "per_partition": dg.MetadataValue.md(markdown_table(table, max_rows=400)),
             "challenger_versions_in_run": sorted(versions),
         },
+        SHADOW_COMPARISON_TABLE,
     )
     names = {key.name for key in context.selected_asset_check_keys}
     if SHADOW_COVERAGE_CHECK in names:

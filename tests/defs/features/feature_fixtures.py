@@ -42,9 +42,11 @@ def range_tags(first: date, last: date) -> dict[str, str]:
 
 
 def materialized_metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]:
-    """The metadata values of the asset's materialization in `result`."""
-    # One event per partition of the run, all with the run's metadata.
-    event = next(e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == asset)
+    """The metadata values of the asset's last materialization in `result`.
+
+    A ranged run puts its run-wide summary on its last day (`metadata.run_summary`).
+    """
+    *_, event = (e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == asset)
     return {k: v.value for k, v in event.materialization.metadata.items()}
 
 

@@ -132,6 +132,10 @@ def test_online_store_serves_every_entity_of_the_input_and_the_metadata_says_so(
         entities = stored[day.isoformat()]["entities_with_rows"].value
         assert entities == {"customer_features": day_customers, "merchant_features": day_merchants}
         assert stored[day.isoformat()]["dagster/row_count"].value == day_customers + day_merchants
+    # The run's totals are said once, on its last day, not copied into every day as if they were its own.
+    *earlier, last = sorted(stored)
+    assert stored[last]["entities_written"].value == meta["entities_written"]
+    assert not any("entities_written" in stored[day] for day in earlier)
 
 
 def test_online_equals_offline_table_and_training_dataset(
