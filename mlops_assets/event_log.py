@@ -18,9 +18,9 @@ it), `BatchedSqliteEventLogStorage` writes with one statement per table in one t
   in-progress days) is read.
 - a step's check results. Dagster has no batch path for them, so the storage holds a run's results
   back until that run's next event of another kind (the step's success or failure follows its last
-  result), `EVENT_BATCH_SIZE` results, `CHECK_RESULTS_HELD_AT_MOST_S`, or the instance's disposal,
-  whichever comes first, and writes them together. Like Dagster's own batches, they are written in
-  the order they came, before any later event of their run.
+  result), `EVENT_BATCH_SIZE` results, `CHECK_RESULTS_HELD_AT_MOST_S`, the instance's disposal or the
+  process's exit, whichever comes first, and writes them together. Like Dagster's own batches, they
+  are written in the order they came, before any later event of their run.
 
 Every event keeps exactly the rows Dagster's `store_event` writes for it (event, asset tags, asset
 entry, check execution). Dagster's own code writes each row, except the event rows and the check
@@ -35,8 +35,10 @@ methods of Dagster 1.13.27 (pinned); `tests/test_event_log.py` holds it to Dagst
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import datetime
@@ -92,6 +94,12 @@ def _per_day_plans(events: Sequence[dg.EventLogEntry]) -> list[dg.EventLogEntry]
     return out
 
 
+def _write_held_at_exit(storage: weakref.ref[BatchedSqliteEventLogStorage]) -> None:
+    held_by = storage()
+    if held_by is not None:
+        held_by.write_held_check_results()
+
+
 def _is_run_check_result(event: dg.EventLogEntry) -> bool:
     return event.dagster_event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION and bool(event.run_id)
 
@@ -108,6 +116,8 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         self._held: dict[str, list[dg.EventLogEntry]] = {}
         self._timers: dict[str, threading.Timer] = {}
         self._has_check_table = False
+        # A process that exits without disposing of its instance still writes what it holds.
+        atexit.register(_write_held_at_exit, weakref.ref(self))
 
     def store_event(self, event: dg.EventLogEntry) -> None:
         """Store `event`, or hold it back when it is a run's check result (see the module docstring)."""

@@ -7,8 +7,11 @@ alone); what each day reads back from the instance must be the same, and true.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -261,6 +264,41 @@ def test_a_held_check_result_is_written_within_the_bound_or_at_disposal(
     storage.store_event(_check_result_entry("run-a", "2026-01-01"))
     storage.dispose()
     assert _stored_results(BatchedSqliteEventLogStorage(str(tmp_path / "disposal"))) == ["2026-01-01"]
+
+
+HOLD_AND_EXIT = """
+import sys, time
+import dagster as dg
+from mlops_assets.event_log import BatchedSqliteEventLogStorage
+
+evaluation = dg.AssetCheckEvaluation(
+    asset_key=dg.AssetKey("validated_transactions"),
+    check_name="null_rates",
+    passed=True,
+    partition="2026-01-01",
+)
+event = dg.DagsterEvent(
+    event_type_value="ASSET_CHECK_EVALUATION", job_name="job", event_specific_data=evaluation
+)
+entry = dg.EventLogEntry(
+    error_info=None, level="INFO", user_message="", run_id="run-a", timestamp=time.time(),
+    dagster_event=event,
+)
+BatchedSqliteEventLogStorage(sys.argv[1]).store_event(entry)
+"""
+
+
+def test_a_process_that_exits_without_disposing_writes_what_it_holds(tmp_path: Path) -> None:
+    env = {**os.environ, "DAGSTER_EVENT_BATCH_SIZE": str(EVENT_BATCH_SIZE)}
+    done = subprocess.run(
+        [sys.executable, "-c", HOLD_AND_EXIT, str(tmp_path)],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert _stored_results(BatchedSqliteEventLogStorage(str(tmp_path))) == ["2026-01-01"]
 
 
 def test_without_batching_a_check_result_is_written_at_once(
