@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -165,6 +165,19 @@ def partition_check(
         partition=day.isoformat(),
         target_materialization_data=targets.latest.get(day),
     )
+
+
+def check_outputs(context: dg.AssetExecutionContext) -> Iterator[dg.Output]:
+    """The step outputs of the op's selected checks, for an op that yields its results per day.
+
+    `AssetCheckResult` yields its check's output itself; an `AssetCheckEvaluation` (`partition_check`)
+    does not. Without the output, Dagster's plan reports each blocking check as having "emitted no
+    result" when a downstream step starts, and does not gate on it, though every day has its result.
+    """
+    selected = context.selected_asset_check_keys
+    for output_name, spec in context.assets_def.check_specs_by_output_name.items():
+        if spec.key in selected:
+            yield dg.Output(None, output_name=output_name)
 
 
 def log_progress(

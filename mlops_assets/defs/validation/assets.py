@@ -19,6 +19,7 @@ from mlops_assets.defs.validation.split import split_partitions
 from mlops_assets.domain import TRANSACTION_ID
 from mlops_assets.metadata import (
     CheckTargets,
+    check_outputs,
     markdown_table,
     partition_check,
     partition_metadata,
@@ -174,6 +175,7 @@ def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, la
     targets = CheckTargets.lookup(context, VALIDATED_TABLE, days)
     in_run = {row["day"]: row["valid"] for row in days_summary} if VALIDATED_TABLE in selected else {}
     valid_rows = valid_row_counts(lakehouse, days, in_run)
+    yield from check_outputs(context)
     for row in days_summary:
         yield from _day_checks(targets, row, checks, valid_rows)
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date, timedelta
 
 import dagster as dg
 import polars as pl
+import pytest
 from shared_fixtures import land_days
 
+from mlops_assets.defs.features.assets import customer_features
 from mlops_assets.defs.ingestion.assets import raw_transactions
 from mlops_assets.defs.validation.assets import validated_and_quarantined_transactions
 from mlops_assets.lakehouse import partition_dir, partition_path
@@ -40,6 +43,26 @@ def test_one_partition_flows_through_with_metadata_and_passing_checks(settings, 
     assert all(e.passed for e in result.get_asset_check_evaluations())
     lake = settings.lakehouse_dir
     assert pl.read_parquet(partition_path(lake, "validated_transactions", date(2026, 1, 2))).height == 150
+
+
+def test_a_downstream_step_is_told_the_blocking_check_has_its_results(
+    settings, resources, instance, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Per-day results come as `AssetCheckEvaluation`s; the check's step output still reaches the plan."""
+    land_days(settings, START, 2, rows_per_day=100)
+    with caplog.at_level(logging.WARNING, logger="dagster"):
+        result = dg.materialize(
+            [*ASSETS, customer_features],
+            resources=resources,
+            instance=instance,
+            tags=_range_tags(START, START + timedelta(days=1)),
+        )
+    assert result.success
+    assert "emitted no result" not in caplog.text
+    assert {(e.check_name, e.partition) for e in result.get_asset_check_evaluations()} >= {
+        ("schema_pass_rate", START.isoformat()),
+        ("schema_pass_rate", (START + timedelta(days=1)).isoformat()),
+    }
 
 
 def test_rematerializing_replaces_the_partition_and_leaves_no_temp_files(
