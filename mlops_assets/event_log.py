@@ -147,10 +147,10 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         """Write the check results held back for `run_id` (every run's when None), in their order."""
         with self._write_lock:
             for held_run in [run_id] if run_id is not None else list(self._held):
-                timer = self._timers.pop(held_run, None) if held_run is not None else None
+                timer = self._timers.pop(held_run, None)
                 if timer is not None:
                     timer.cancel()
-                held = self._held.pop(held_run, []) if held_run is not None else []
+                held = self._held.pop(held_run, [])
                 if held:
                     self._write_check_results(held)
 
