@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,7 +191,6 @@ def run_worker(config: WorkerConfig, inbox: Any, events: Any) -> None:
     prediction_log = PredictionLog(config.log_root, flush_interval_s=config.flush_interval_s)
     prediction_log.start()
     scorer = ChallengerScorer(config.tracking_uri)
-    stop = threading.Event()
     service = multiprocessing.parent_process()
     try:
         while True:
@@ -201,7 +201,7 @@ def run_worker(config: WorkerConfig, inbox: Any, events: Any) -> None:
                 if service is not None and not service.is_alive():
                     return
                 continue
-            stop.wait(SHADOW_BATCH_S)
+            time.sleep(SHADOW_BATCH_S)  # gather what arrives meanwhile into the same scoring call
             with contextlib.suppress(queue.Empty):
                 while items[-1] is not None:
                     items.append(inbox.get_nowait())
