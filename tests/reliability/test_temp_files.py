@@ -11,8 +11,15 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
+import pytest
 
-from mlops_assets.lakehouse import STAGING_DIR, partition_dir, partition_path, write_parquet_atomic
+from mlops_assets.lakehouse import (
+    STAGING_DIR,
+    partition_dir,
+    partition_path,
+    write_parquet_atomic,
+    write_parquet_files_atomic,
+)
 
 DAY = date(2026, 1, 10)
 TABLE = "raw_transactions"
@@ -64,3 +71,30 @@ def test_a_live_writers_temp_file_is_left_alone(tmp_path: Path) -> None:
     foreign.write_bytes(b"someone else's")
     write_parquet_atomic(pl.DataFrame({"x": [1]}), partition_path(tmp_path, TABLE, DAY))
     assert sorted(p.name for p in staging.iterdir()) == sorted([live.name, foreign.name])
+
+
+def test_many_partitions_written_at_once_replace_each_file_and_clean_up_once(tmp_path: Path) -> None:
+    """A ranged run's writes (threads): every day replaced whole, dead writers' files gone, none left."""
+    days = [date(2026, 1, d) for d in range(1, 11)]
+    write_parquet_atomic(pl.DataFrame({"x": [-1]}), partition_path(tmp_path, TABLE, days[0]))
+    _kill_a_write(partition_path(tmp_path, TABLE, days[1]))
+    frames = {partition_path(tmp_path, TABLE, day): pl.DataFrame({"x": [day.day] * day.day}) for day in days}
+    write_parquet_files_atomic(frames)
+    assert {path: pl.read_parquet(path)["x"].to_list() for path in frames} == {
+        path: [day.day] * day.day for path, day in zip(frames, days, strict=True)
+    }
+    assert list((tmp_path / STAGING_DIR).iterdir()) == []
+
+
+def test_a_failed_write_among_many_raises_and_leaves_that_day_as_it_was(tmp_path: Path) -> None:
+    day = date(2026, 1, 1)
+    target = partition_path(tmp_path, TABLE, day)
+    write_parquet_atomic(pl.DataFrame({"x": [1]}), target)
+    # A column of Python objects cannot be written as Parquet: that day's write fails.
+    unwritable = pl.DataFrame({"x": pl.Series([object()], dtype=pl.Object)})
+    with pytest.raises(pl.exceptions.ComputeError, match="Object"):
+        write_parquet_files_atomic(
+            {target: unwritable, partition_path(tmp_path, TABLE, DAY): pl.DataFrame({"x": [2]})}
+        )
+    assert pl.read_parquet(target)["x"].to_list() == [1]
+    assert list((tmp_path / STAGING_DIR).iterdir()) == []
