@@ -95,12 +95,11 @@ def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, la
     days = partition_days(context)
     raw_by_day = {day: lakehouse.read_partition(RAW_TABLE, day) for day in days}
     results = split_partitions(raw_by_day)
-    if VALIDATED_TABLE in selected:
-        valid_paths = lakehouse.write_partitions(VALIDATED_TABLE, {d: r.valid for d, r in results.items()})
-    if QUARANTINED_TABLE in selected:
-        quarantined_paths = lakehouse.write_partitions(
-            QUARANTINED_TABLE, {d: r.quarantined for d, r in results.items()}
-        )
+    tables = {
+        VALIDATED_TABLE: {day: result.valid for day, result in results.items()},
+        QUARANTINED_TABLE: {day: result.quarantined for day, result in results.items()},
+    }
+    paths = {table: lakehouse.write_partitions(table, tables[table]) for table in tables if table in selected}
     days_summary: list[dict[str, Any]] = []
     for day, result in results.items():
         raw = raw_by_day[day]
@@ -113,7 +112,7 @@ def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, la
                     "dagster/row_count": result.valid.height,
                     "raw_rows": raw.height,
                     "pass_rate": round(result.pass_rate, 4),
-                    "path": dg.MetadataValue.path(str(valid_paths[day])),
+                    "path": dg.MetadataValue.path(str(paths[VALIDATED_TABLE][day])),
                 },
                 VALIDATED_TABLE,
             )
@@ -124,7 +123,7 @@ def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, la
                 {
                     "dagster/row_count": result.quarantined.height,
                     "failures_by_rule": dg.MetadataValue.md(markdown_table(failures, max_rows=50)),
-                    "path": dg.MetadataValue.path(str(quarantined_paths[day])),
+                    "path": dg.MetadataValue.path(str(paths[QUARANTINED_TABLE][day])),
                 },
                 QUARANTINED_TABLE,
             )
