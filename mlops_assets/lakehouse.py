@@ -13,22 +13,27 @@ write on the machine removes temporary files whose writing process is gone.
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Final
 
 import polars as pl
 
+from mlops_assets.frames import stack_labelled
 from mlops_assets.processes import process_alive
 
 PARTITION_FILE = "part-0.parquet"
 # The Hive partition column: the folder `date=YYYY-MM-DD` becomes a `date` column for DuckDB and polars.
 PARTITION_COLUMN = "date"
 _PARTITION_PREFIX = f"{PARTITION_COLUMN}="
+# While many partitions are read in one scan: the file each row came from.
+_SOURCE_FILE = "_partition_file"
 
 
 def partition_dir(root: Path, table: str, day: date) -> Path:
@@ -117,8 +122,14 @@ def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
     return _write_then_replace(path, write)
 
 
+# How every lakehouse file is encoded, by one write or many.
+_PARQUET_OPTIONS: Final = {"compression": "zstd", "statistics": True}
+# While many frames are encoded in one sink: the index of the file each row goes to.
+_FILE_INDEX = "__lakehouse_file_index"
+
+
 def _parquet_writer(frame: pl.DataFrame) -> Callable[[Path], object]:
-    return lambda tmp: frame.write_parquet(tmp, compression="zstd", statistics=True)
+    return lambda tmp: frame.write_parquet(tmp, **_PARQUET_OPTIONS)
 
 
 def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> Path:
@@ -127,16 +138,65 @@ def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> Path:
 
 
 def write_parquet_files_atomic(frames: Mapping[Path, pl.DataFrame]) -> None:
-    """Write each frame to its path as `write_parquet_atomic` does, on every core.
+    """Write each frame to its path as `write_parquet_atomic` does, many files at a time.
 
-    A ranged run writes hundreds of small partitions: the staging folders are cleaned once for all of
-    them, and polars encodes without holding the GIL, so threads write several files at a time. Each
-    file is still renamed into place on its own; a failure raises after the writes already started.
+    A ranged run writes hundreds of small partitions, and a polars write costs about 1 ms per file
+    whatever its size. So every temporary file is written first, in as few passes as the frames have
+    schemas (`_encode_all`), and only then is each renamed into place: a write that fails leaves every
+    file as it was. The staging folders are cleaned once for all of them.
     """
     _prepare_staging(frames)
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        # list(): consumes the results, so the first failed write raises here.
-        list(pool.map(lambda item: _write_then_replace(item[0], _parquet_writer(item[1])), frames.items()))
+    temps = {path: staging_dir_for(path) / _temp_name(path) for path in frames}
+    try:
+        _encode_all({temps[path]: frame for path, frame in frames.items()})
+        for path, temp in temps.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temp, path)
+    finally:
+        for temp in temps.values():
+            temp.unlink(missing_ok=True)
+
+
+def _encode_all(frames: Mapping[Path, pl.DataFrame]) -> None:
+    """Write each frame to its (temporary) path, with one polars sink per schema.
+
+    The frames of one schema are stacked with their file's index and written by one sink partitioned
+    on it, which encodes the files on every core at about half the cost of a write each. Frames
+    without rows have no partition in a sink: the empty file of their schema is encoded once and
+    copied to each.
+    """
+    by_schema: dict[tuple[tuple[str, pl.DataType], ...], list[tuple[Path, pl.DataFrame]]] = defaultdict(list)
+    for path, frame in frames.items():
+        by_schema[tuple(frame.schema.items())].append((path, frame))
+    for group in by_schema.values():
+        with_rows = [(path, frame) for path, frame in group if frame.height]
+        empty = [path for path, frame in group if not frame.height]
+        if empty:
+            content = io.BytesIO()
+            group[0][1].clear().write_parquet(content, **_PARQUET_OPTIONS)
+            for path in empty:
+                path.write_bytes(content.getvalue())
+        if with_rows:
+            _sink_files(with_rows)
+
+
+def _sink_files(frames: list[tuple[Path, pl.DataFrame]]) -> None:
+    """Write frames of one schema, each with rows, to their paths in one partitioned polars sink."""
+    paths = [path for path, _ in frames]
+    stacked = stack_labelled(
+        [frame for _, frame in frames], pl.Series(_FILE_INDEX, range(len(frames)), pl.UInt32)
+    )
+    stacked.lazy().sink_parquet(
+        pl.PartitionBy(
+            paths[0].parent,
+            key=_FILE_INDEX,
+            include_key=False,
+            # One file per frame, however large: a second file of a frame would get the same path.
+            approximate_bytes_per_file=None,
+            file_path_provider=lambda file: paths[file.partition_keys[_FILE_INDEX][0]],
+        ),
+        **_PARQUET_OPTIONS,
+    )
 
 
 def write_text_atomic(text: str, path: Path) -> Path:
@@ -172,6 +232,27 @@ def missing_partitions_error(root: Path, table: str, days: list[date]) -> FileNo
         f"{partition_path(root, table, missing[0])} "
         f"({len(missing)} of {len(days)} days missing); materialize {table} for these partitions first"
     )
+
+
+def read_partitions(root: Path, table: str, days: Sequence[date]) -> dict[date, pl.DataFrame]:
+    """Each of `days`' partitions of `table`, read in one scan; a missing day is an error naming it.
+
+    One `read_parquet` over all the files rather than one per day: a year's ranged run read its 365
+    files in 0.3 s one by one, 0.06 s in one scan. Partitions written under different schemas (an
+    earlier contract) cannot be scanned together, and polars says so (it never drops or casts a
+    column); they are then read one by one, each as it was written.
+    """
+    error = missing_partitions_error(root, table, list(days))
+    if error is not None:
+        raise error
+    paths = {day: partition_path(root, table, day) for day in days}
+    try:
+        rows = pl.read_parquet(list(paths.values()), include_file_paths=_SOURCE_FILE)
+    except (pl.exceptions.SchemaError, pl.exceptions.ColumnNotFoundError):
+        return {day: pl.read_parquet(path) for day, path in paths.items()}
+    by_file = rows.partition_by(_SOURCE_FILE, as_dict=True, include_key=False, maintain_order=True)
+    empty = rows.drop(_SOURCE_FILE).clear()
+    return {day: by_file.get((str(path),), empty) for day, path in paths.items()}
 
 
 def scan_days(root: Path, table: str, days: Iterable[date]) -> pl.LazyFrame | None:

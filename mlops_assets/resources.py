@@ -6,7 +6,7 @@ Assets never build paths themselves; they ask these resources, which are configu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -53,6 +53,10 @@ class LakehouseResource(dg.ConfigurableResource):
                 f"materialize {table} for this partition first"
             )
         return pl.read_parquet(path)
+
+    def read_partitions(self, table: str, days: Sequence[date]) -> dict[date, pl.DataFrame]:
+        """Read many days' partitions at once (a ranged run's); a missing day is an error naming it."""
+        return lakehouse.read_partitions(self.root_path, table, days)
 
     def read_partition_row_count(self, table: str, day: date) -> int | None:
         """Rows in one partition from the Parquet footer (no data read); None if it does not exist."""

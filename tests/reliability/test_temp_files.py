@@ -74,27 +74,36 @@ def test_a_live_writers_temp_file_is_left_alone(tmp_path: Path) -> None:
 
 
 def test_many_partitions_written_at_once_replace_each_file_and_clean_up_once(tmp_path: Path) -> None:
-    """A ranged run's writes (threads): every day replaced whole, dead writers' files gone, none left."""
+    """A ranged run's writes: every day replaced whole, whatever its schema or size, dead writers' files
+    gone, none left."""
     days = [date(2026, 1, d) for d in range(1, 11)]
     write_parquet_atomic(pl.DataFrame({"x": [-1]}), partition_path(tmp_path, TABLE, days[0]))
+    write_parquet_atomic(pl.DataFrame({"x": [-1]}), partition_path(tmp_path, TABLE, days[3]))
     _kill_a_write(partition_path(tmp_path, TABLE, days[1]))
-    frames = {partition_path(tmp_path, TABLE, day): pl.DataFrame({"x": [day.day] * day.day}) for day in days}
-    write_parquet_files_atomic(frames)
-    assert {path: pl.read_parquet(path)["x"].to_list() for path in frames} == {
-        path: [day.day] * day.day for path, day in zip(frames, days, strict=True)
+    expected = {
+        partition_path(tmp_path, TABLE, day): pl.DataFrame({"x": [day.day] * (day.day % 4)}) for day in days
+    } | {
+        partition_path(tmp_path, "other_table", day): pl.DataFrame({"s": [str(day)] * (day.day % 3)})
+        for day in days
     }
+    assert sum(frame.is_empty() for frame in expected.values()) == 5  # days 4 and 8; 3, 6 and 9
+    write_parquet_files_atomic(expected)
+    for path, frame in expected.items():
+        assert pl.read_parquet(path).equals(frame), path
     assert list((tmp_path / STAGING_DIR).iterdir()) == []
 
 
-def test_a_failed_write_among_many_raises_and_leaves_that_day_as_it_was(tmp_path: Path) -> None:
+def test_a_failed_write_among_many_raises_and_leaves_every_day_as_it_was(tmp_path: Path) -> None:
+    """Every file is written before any is renamed into place: one that fails replaces none."""
     day = date(2026, 1, 1)
     target = partition_path(tmp_path, TABLE, day)
     write_parquet_atomic(pl.DataFrame({"x": [1]}), target)
     # A column of Python objects cannot be written as Parquet: that day's write fails.
     unwritable = pl.DataFrame({"x": pl.Series([object()], dtype=pl.Object)})
-    with pytest.raises(pl.exceptions.ComputeError, match="Object"):
+    with pytest.raises(pl.exceptions.PolarsError, match="Object"):
         write_parquet_files_atomic(
-            {target: unwritable, partition_path(tmp_path, TABLE, DAY): pl.DataFrame({"x": [2]})}
+            {partition_path(tmp_path, TABLE, DAY): pl.DataFrame({"x": [2]}), target: unwritable}
         )
     assert pl.read_parquet(target)["x"].to_list() == [1]
+    assert not partition_path(tmp_path, TABLE, DAY).exists()
     assert list((tmp_path / STAGING_DIR).iterdir()) == []

@@ -40,7 +40,7 @@ from mlops_assets.feature_catalog import (
     NULLABLE_FEATURES,
 )
 from mlops_assets.lakehouse import days_between
-from mlops_assets.metadata import markdown_table, partition_metadata, preview, run_summary, table_schema
+from mlops_assets.metadata import markdown_table, partitions_metadata, preview, run_summary, table_schema
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource
 from mlops_assets.tables import (
@@ -117,11 +117,10 @@ def _feature_table(
     first_day = first_data_day(lakehouse.root_path)
     frames = {day: by_day.get((day,), features.clear().drop("_day")) for day in days}
     paths = lakehouse.write_partitions(spec.table, frames)
-    for day, frame in frames.items():
-        partition_metadata(
-            context,
-            day,
-            {
+    partitions_metadata(
+        context,
+        {
+            day: {
                 "dagster/row_count": frame.height,
                 "entities": frame[spec.entity].n_unique(),
                 "missing_lookback_days": [
@@ -129,8 +128,10 @@ def _feature_table(
                 ],
                 "warming_up": is_warming_up(day, first_day),
                 "path": dg.MetadataValue.path(str(paths[day])),
-            },
-        )
+            }
+            for day, frame in frames.items()
+        },
+    )
     features = features.drop("_day")
     seconds = perf_counter() - started
     context.log.info(f"{spec.table}: {features.height} rows for {len(days)} partitions in {seconds:.2f} s")
@@ -426,19 +427,20 @@ def online_features(
             if day in per_day:
                 per_day[day] |= {f"{table}_rows": day_rows, f"{table}_entities": day_entities}
     # Each day's own part of the window: the feature rows it contributed and their entities.
-    for day, counts in per_day.items():
-        partition_metadata(
-            context,
-            day,
-            {
+    partitions_metadata(
+        context,
+        {
+            day: {
                 "dagster/row_count": counts.get(f"{CUSTOMER_TABLE}_entities", 0)
                 + counts.get(f"{MERCHANT_TABLE}_entities", 0),
                 "rows_read": {t: counts.get(f"{t}_rows", 0) for t in (CUSTOMER_TABLE, MERCHANT_TABLE)},
                 "entities_with_rows": {
                     t: counts.get(f"{t}_entities", 0) for t in (CUSTOMER_TABLE, MERCHANT_TABLE)
                 },
-            },
-        )
+            }
+            for day, counts in per_day.items()
+        },
+    )
     total_rows = sum(rows.values())
     return run_summary(
         context,

@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 
 from mlops_assets.defs.ingestion.landing import ingest_days
-from mlops_assets.metadata import files_size_bytes, partition_metadata, preview, run_summary, table_schema
+from mlops_assets.metadata import files_size_bytes, partitions_metadata, preview, run_summary, table_schema
 from mlops_assets.partitions import daily_partitions, partition_days
 from mlops_assets.resources import LakehouseResource, LandingZoneResource
 from mlops_assets.tables import RAW_TABLE
@@ -35,8 +35,9 @@ def raw_transactions(
     # written, instead of leaving days 1..N-1 rewritten and the rest stale.
     frames = ingest_days(landing.root_path, partition_days(context))
     written = lakehouse.write_partitions(RAW_TABLE, frames)
-    for day, frame in frames.items():
-        partition_metadata(context, day, raw_day_metadata(frame, written[day]))
+    partitions_metadata(
+        context, {day: raw_day_metadata(frame, written[day]) for day, frame in frames.items()}
+    )
     combined = pl.concat(frames.values())
     context.log.info(
         f"{len(frames)} partitions, {combined.height} rows from {combined['source_file'].n_unique()} files"

@@ -22,6 +22,7 @@ unreachable MLflow fails the run.
 from collections.abc import Iterator
 from datetime import date, timedelta
 from time import perf_counter
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -58,7 +59,7 @@ from mlops_assets.metadata import (
     CheckTargets,
     log_progress,
     markdown_table,
-    partition_metadata,
+    partitions_metadata,
     run_summary,
 )
 from mlops_assets.mlflow_resource import MlflowResource
@@ -204,6 +205,7 @@ def drift_report(
     left_out = not_selected_reason(selection, config.evidently_recent_days)
     results: list[DayResult] = []
     report_paths: dict[str, str] = {}
+    metadata_by_day: dict[date, dict[str, Any]] = {}
     for done, day in enumerate(days, 1):
         tick = perf_counter()
         current = lakehouse.read_partition(PREDICTIONS_TABLE, day)
@@ -238,18 +240,15 @@ def drift_report(
         )
         if evidently is not None:
             report_paths[day.isoformat()] = str(evidently.html_path)
-        partition_metadata(
-            context,
-            day,
-            {
-                **day_metadata(result, statistics, evidently, note, perf_counter() - tick),
-                "warming_up": warming,
-            },
-        )
+        metadata_by_day[day] = {
+            **day_metadata(result, statistics, evidently, note, perf_counter() - tick),
+            "warming_up": warming,
+        }
         log_progress(
             context.log, "drift_report", done, len(days), started, f"{len(report_paths)} HTML reports"
         )
         results.append(result)
+    partitions_metadata(context, metadata_by_day)
     for line in skipped_checks(results):
         context.log.info(line)
 

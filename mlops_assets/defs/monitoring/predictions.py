@@ -8,6 +8,7 @@ monitoring can compare a day's scores with the same version's earlier days.
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from time import perf_counter
+from typing import Any
 
 import dagster as dg
 import numpy as np
@@ -22,7 +23,7 @@ from mlops_assets.feature_catalog import MODEL_FEATURES
 from mlops_assets.metadata import (
     log_progress,
     markdown_table,
-    partition_metadata,
+    partitions_metadata,
     preview,
     run_summary,
     table_schema,
@@ -140,6 +141,7 @@ def batch_predictions(
     by_day = split_by_day(scored, days)
     paths = lakehouse.write_partitions(PREDICTIONS_TABLE, {day: by_day[day] for day in days})
     per_day = []
+    metadata_by_day: dict[date, dict[str, Any]] = {}
     for done, day in enumerate(days, 1):
         frame = by_day[day]
         summary = {
@@ -148,19 +150,15 @@ def batch_predictions(
             "flagged": int(frame[FLAG_COLUMN].sum()),
         }
         per_day.append({"day": day.isoformat(), **summary})
-        partition_metadata(
-            context,
-            day,
-            {
-                "dagster/row_count": summary["rows"],
-                "mean_score": summary["mean_score"],
-                "flagged": summary["flagged"],
-                # Which model scored the day: each day's own, not only the run's summary.
-                "model_name": model.name,
-                "model_version": model.version,
-                "path": dg.MetadataValue.path(str(paths[day])),
-            },
-        )
+        metadata_by_day[day] = {
+            "dagster/row_count": summary["rows"],
+            "mean_score": summary["mean_score"],
+            "flagged": summary["flagged"],
+            # Which model scored the day: each day's own, not only the run's summary.
+            "model_name": model.name,
+            "model_version": model.version,
+            "path": dg.MetadataValue.path(str(paths[day])),
+        }
         log_progress(
             context.log,
             PREDICTIONS_TABLE,
@@ -169,6 +167,7 @@ def batch_predictions(
             started,
             f"scored by {model.name} v{model.version}",
         )
+    partitions_metadata(context, metadata_by_day)
     return run_summary(
         context,
         days,

@@ -6,6 +6,7 @@ traffic; the checks hold serving to batch (parity) and to the training data (dri
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -34,7 +35,7 @@ from mlops_assets.feature_catalog import MODEL_FEATURES
 from mlops_assets.metadata import (
     CheckTargets,
     markdown_table,
-    partition_metadata,
+    partitions_metadata,
     preview,
     run_summary,
     table_schema,
@@ -200,6 +201,7 @@ def serving_log(
     per_day, frames = [], []
     parity: dict[date, Verdict] = {}
     drift: dict[date, Verdict] = {}
+    metadata_by_day: dict[date, dict[str, Any]] = {}
     for day in days:
         files = prediction_log.day_files(day)
         served = read_log_files(files)
@@ -217,23 +219,19 @@ def serving_log(
         per_day.append(
             {"day": day.isoformat(), **summary, **{f"latency_{k}_ms": v for k, v in latency.items()}}
         )
-        partition_metadata(
-            context,
-            day,
-            {
-                "dagster/row_count": served.height,
-                **{k: v for k, v in summary.items() if k != "rows"},
-                "latency_ms": latency,
-                "path": dg.MetadataValue.path(str(path)),
-            },
-            SERVING_LOG_TABLE,
-        )
+        metadata_by_day[day] = {
+            "dagster/row_count": served.height,
+            **{k: v for k, v in summary.items() if k != "rows"},
+            "latency_ms": latency,
+            "path": dg.MetadataValue.path(str(path)),
+        }
         if PARITY_CHECK in names:
             batch_path = lakehouse.partition_path(PREDICTIONS_TABLE, day)
             batch = pl.read_parquet(batch_path) if batch_path.exists() else None
             parity[day] = parity_verdict(served, batch)
         if SERVED_DRIFT_CHECK in names:
             drift[day] = served_drift_verdict(served, lakehouse, mlflow, day.isoformat())
+    partitions_metadata(context, metadata_by_day, SERVING_LOG_TABLE)
     combined = pl.concat(frames)
     versions = (
         combined.group_by("champion_model", "champion_version", "challenger_version")
@@ -332,22 +330,19 @@ def shadow_comparison(
     challenger: dict[date, Verdict] = {}
     versions: set[str] = set()
     days = partition_days(context)
+    metadata_by_day: dict[date, dict[str, Any]] = {}
     for day in days:
         row, coverage[day], challenger[day], day_versions = _compare_day(lakehouse, config, day, as_of)
         path = lakehouse.write_partition(SHADOW_COMPARISON_TABLE, day, pl.DataFrame([row]))
-        partition_metadata(
-            context,
-            day,
-            {
-                "dagster/row_count": 1,
-                **{k: v for k, v in row.items() if k != "day" and isinstance(v, int | float | str)},
-                "challenger_versions": sorted(day_versions),
-                "path": dg.MetadataValue.path(str(path)),
-            },
-            SHADOW_COMPARISON_TABLE,
-        )
+        metadata_by_day[day] = {
+            "dagster/row_count": 1,
+            **{k: v for k, v in row.items() if k != "day" and isinstance(v, int | float | str)},
+            "challenger_versions": sorted(day_versions),
+            "path": dg.MetadataValue.path(str(path)),
+        }
         rows.append(row)
         versions |= day_versions
+    partitions_metadata(context, metadata_by_day, SHADOW_COMPARISON_TABLE)
     table = pl.DataFrame(rows)
     yield run_summary(
         context,

@@ -1,7 +1,9 @@
 """`validated_transactions` and `quarantined_transactions`, split by the pandera schema, with checks."""
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -11,18 +13,18 @@ from mlops_assets.defs.validation.quality import (
     MAX_NULL_RATE,
     MIN_PASS_RATE,
     TRAILING_DAYS,
-    failure_summary,
-    null_rates,
+    failure_summaries,
+    null_rates_by_day,
     volume_verdict,
 )
-from mlops_assets.defs.validation.split import split_partitions
+from mlops_assets.defs.validation.split import ValidationResult, split_partitions
 from mlops_assets.domain import TRANSACTION_ID
 from mlops_assets.metadata import (
     CheckTargets,
     check_outputs,
     markdown_table,
     partition_check,
-    partition_metadata,
+    partitions_metadata,
     preview,
     run_summary,
     table_schema,
@@ -93,81 +95,32 @@ def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, la
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     checks = {key.name for key in context.selected_asset_check_keys}
     days = partition_days(context)
-    raw_by_day = {day: lakehouse.read_partition(RAW_TABLE, day) for day in days}
+    raw_by_day = lakehouse.read_partitions(RAW_TABLE, days)
     results = split_partitions(raw_by_day)
     tables = {
         VALIDATED_TABLE: {day: result.valid for day, result in results.items()},
         QUARANTINED_TABLE: {day: result.quarantined for day, result in results.items()},
     }
-    paths = {table: lakehouse.write_partitions(table, tables[table]) for table in tables if table in selected}
-    days_summary: list[dict[str, Any]] = []
-    for day, result in results.items():
-        raw = raw_by_day[day]
-        failures = failure_summary(result.failures)
-        if VALIDATED_TABLE in selected:
-            partition_metadata(
+    # The files are written in the background while the days are measured and Dagster logs each table's
+    # materializations: polars writes without the GIL, on every core. One table after the other, so the
+    # first is done as soon as it can be; each table's materializations are reported only once all its
+    # files are in place.
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        writing = {
+            table: writer.submit(lakehouse.write_partitions, table, frames)
+            for table, frames in tables.items()
+            if table in selected
+        }
+        days_summary = _days_summary(raw_by_day, results)
+        for table, written in writing.items():
+            paths = written.result()
+            partitions_metadata(
                 context,
-                day,
-                {
-                    "dagster/row_count": result.valid.height,
-                    "raw_rows": raw.height,
-                    "pass_rate": round(result.pass_rate, 4),
-                    "path": dg.MetadataValue.path(str(paths[VALIDATED_TABLE][day])),
-                },
-                VALIDATED_TABLE,
+                {row["day"]: _day_metadata(table, row, paths[row["day"]]) for row in days_summary},
+                table,
             )
-        if QUARANTINED_TABLE in selected:
-            partition_metadata(
-                context,
-                day,
-                {
-                    "dagster/row_count": result.quarantined.height,
-                    "failures_by_rule": dg.MetadataValue.md(markdown_table(failures, max_rows=50)),
-                    "path": dg.MetadataValue.path(str(paths[QUARANTINED_TABLE][day])),
-                },
-                QUARANTINED_TABLE,
-            )
-        days_summary.append(
-            {
-                "day": day,
-                "raw": raw.height,
-                "valid": result.valid.height,
-                "quarantined": result.quarantined.height,
-                "pass_rate": round(result.pass_rate, 4),
-                "nulls": null_rates(raw),
-                "failures": failures,
-            }
-        )
-
-    if VALIDATED_TABLE in selected:
-        valid = pl.concat(r.valid for r in results.values())
-        yield run_summary(
-            context,
-            days,
-            {
-                "dagster/column_schema": table_schema(valid),
-                "partitions_in_run": len(days),
-                "per_partition": dg.MetadataValue.md(
-                    markdown_table(
-                        pl.DataFrame(days_summary).select("day", "raw", "valid", "quarantined", "pass_rate"),
-                        max_rows=400,
-                    )
-                ),
-                "preview": preview(valid),
-            },
-            VALIDATED_TABLE,
-        )
-    if QUARANTINED_TABLE in selected:
-        quarantined = pl.concat(r.quarantined for r in results.values())
-        yield run_summary(
-            context,
-            days,
-            {
-                "partitions_in_run": len(days),
-                "preview": preview(quarantined.select("quarantine_reason", TRANSACTION_ID, "source_file")),
-            },
-            QUARANTINED_TABLE,
-        )
+            rows = pl.concat(tables[table].values())
+            yield run_summary(context, days, _run_metadata(table, rows, days_summary), table)
     if not checks:
         return
     # Judged after every day is written, so each day's volume sees the days before it in this run.
@@ -177,6 +130,58 @@ def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, la
     yield from check_outputs(context)
     for row in days_summary:
         yield from _day_checks(targets, row, checks, valid_rows)
+
+
+def _day_metadata(table: str, row: dict[str, Any], path: Path) -> dict[str, Any]:
+    """What one day's materialization of `table` says about that day alone."""
+    if table == VALIDATED_TABLE:
+        return {
+            "dagster/row_count": row["valid"],
+            "raw_rows": row["raw"],
+            "pass_rate": row["pass_rate"],
+            "path": dg.MetadataValue.path(str(path)),
+        }
+    return {
+        "dagster/row_count": row["quarantined"],
+        "failures_by_rule": dg.MetadataValue.md(markdown_table(row["failures"], max_rows=50)),
+        "path": dg.MetadataValue.path(str(path)),
+    }
+
+
+def _run_metadata(table: str, rows: pl.DataFrame, days_summary: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run's summary of `table` (on its last day): the schema and a preview of its `rows`."""
+    if table == VALIDATED_TABLE:
+        per_day = pl.DataFrame(days_summary).select("day", "raw", "valid", "quarantined", "pass_rate")
+        return {
+            "dagster/column_schema": table_schema(rows),
+            "partitions_in_run": len(days_summary),
+            "per_partition": dg.MetadataValue.md(markdown_table(per_day, max_rows=400)),
+            "preview": preview(rows),
+        }
+    return {
+        "partitions_in_run": len(days_summary),
+        "preview": preview(rows.select("quarantine_reason", TRANSACTION_ID, "source_file")),
+    }
+
+
+def _days_summary(
+    raw_by_day: dict[date, pl.DataFrame], results: dict[date, ValidationResult]
+) -> list[dict[str, Any]]:
+    """Each day's counts, pass rate, null rates and failures per rule: its metadata and its checks' input."""
+    nulls = null_rates_by_day(raw_by_day)
+    failures = failure_summaries({day: result.failures for day, result in results.items()})
+    return [
+        {
+            "day": day,
+            "raw": raw_by_day[day].height,
+            "valid": result.valid.height,
+            "quarantined": result.quarantined.height,
+            "pass_rate": round(result.pass_rate, 4),
+            "nulls": nulls[day],
+            "failures": failures[day],
+        }
+        for day, result in results.items()
+    ]
 
 
 def valid_row_counts(

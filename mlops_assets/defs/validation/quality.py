@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 
 import polars as pl
 
 from mlops_assets.domain import TRANSACTION_COLUMNS
+from mlops_assets.frames import stack_labelled
 
 MIN_PASS_RATE = 0.95
 VOLUME_RATIO_BOUNDS = (0.5, 2.0)
 TRAILING_DAYS = 7
 MAX_NULL_RATE = 0.01
+# While a ranged run's days are measured together: each row's day, and a day's row count.
+_DAY, _ROWS = "_day", "_rows"
 
 
 @dataclass(frozen=True)
@@ -43,16 +48,51 @@ def volume_verdict(rows: int, trailing_rows: list[int]) -> VolumeVerdict:
 
 def null_rates(raw: pl.DataFrame) -> dict[str, float]:
     """Share of nulls per contract column in the raw rows (all fields are required)."""
-    if raw.height == 0:
-        return dict.fromkeys(TRANSACTION_COLUMNS, 0.0)
-    counts = raw.select(pl.col(c).null_count() for c in TRANSACTION_COLUMNS).row(0)
-    return {c: n / raw.height for c, n in zip(TRANSACTION_COLUMNS, counts, strict=True)}
+    return null_rates_by_day({date.min: raw})[date.min]
+
+
+def null_rates_by_day(raw_by_day: Mapping[date, pl.DataFrame]) -> dict[date, dict[str, float]]:
+    """`null_rates` of each day's raw rows, in one pass over a ranged run's days rather than one each.
+
+    A day without rows has no nulls (its volume check judges it).
+    """
+    if not raw_by_day:
+        return {}
+    rows = stack_labelled(
+        [frame.select(TRANSACTION_COLUMNS) for frame in raw_by_day.values()],
+        pl.Series(_DAY, list(raw_by_day), pl.Date),
+    )
+    counts = rows.group_by(_DAY).agg(
+        pl.len().alias(_ROWS), *(pl.col(c).null_count() for c in TRANSACTION_COLUMNS)
+    )
+    found = {row[_DAY]: row for row in counts.iter_rows(named=True)}
+    return {
+        day: {c: found[day][c] / found[day][_ROWS] for c in TRANSACTION_COLUMNS}
+        if day in found
+        else dict.fromkeys(TRANSACTION_COLUMNS, 0.0)
+        for day in raw_by_day
+    }
 
 
 def failure_summary(failures: pl.DataFrame) -> pl.DataFrame:
     """Failed rows per (column, rule), most frequent first: what the UI shows under the check."""
-    return (
-        failures.group_by("column", "check")
-        .agg(pl.len().alias("rows"))
-        .sort("rows", "column", descending=[True, False])
+    return failure_summaries({date.min: failures})[date.min]
+
+
+def failure_summaries(failures_by_day: Mapping[date, pl.DataFrame]) -> dict[date, pl.DataFrame]:
+    """`failure_summary` of each day, in one pass over a ranged run's days rather than one each."""
+    if not failures_by_day:
+        return {}
+    failures = stack_labelled(
+        [frame.select("column", "check") for frame in failures_by_day.values()],
+        pl.Series(_DAY, list(failures_by_day), pl.Date),
     )
+    summary = (
+        failures.group_by(_DAY, "column", "check")
+        .agg(pl.len().alias("rows"))
+        # Ties in the count are ordered by column, then rule, so a day reads the same in every run.
+        .sort("rows", "column", "check", descending=[True, False, False])
+    )
+    by_day = summary.partition_by(_DAY, as_dict=True, include_key=False, maintain_order=True)
+    empty = summary.drop(_DAY).clear()
+    return {day: by_day.get((day,), empty) for day in failures_by_day}

@@ -13,6 +13,7 @@ import polars as pl
 
 from mlops_assets.defs.validation.schema import PARTITION_DATE, transaction_schema
 from mlops_assets.domain import PARSE_ERROR_COLUMN
+from mlops_assets.frames import stack_labelled
 
 ROW = "_row"
 
@@ -83,9 +84,7 @@ def split_partitions(raw: dict[date, pl.DataFrame]) -> dict[date, ValidationResu
     `partition_date`, so each day's result equals `split_transactions` of that day alone.
     """
     days = list(raw)
-    frame = pl.concat(
-        [rows.with_columns(pl.lit(day).alias(PARTITION_DATE)) for day, rows in raw.items()], how="vertical"
-    ).with_row_index(ROW)
+    frame = stack_labelled(list(raw.values()), pl.Series(PARTITION_DATE, days, pl.Date)).with_row_index(ROW)
     failures = _row_failures(frame)
     reasons = failures.group_by(ROW, maintain_order=True).agg(
         pl.col("column").unique(maintain_order=True).str.join(",").alias("failed_columns"),
