@@ -123,13 +123,13 @@ def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
 
 
 # How every lakehouse file is encoded, by one write or many.
-_PARQUET_OPTIONS: Final = {"compression": "zstd", "statistics": True}
+_COMPRESSION: Final = "zstd"
 # While many frames are encoded in one sink: the index of the file each row goes to.
 _FILE_INDEX = "__lakehouse_file_index"
 
 
 def _parquet_writer(frame: pl.DataFrame) -> Callable[[Path], object]:
-    return lambda tmp: frame.write_parquet(tmp, **_PARQUET_OPTIONS)
+    return lambda tmp: frame.write_parquet(tmp, compression=_COMPRESSION, statistics=True)
 
 
 def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> Path:
@@ -173,7 +173,7 @@ def _encode_all(frames: Mapping[Path, pl.DataFrame]) -> None:
         empty = [path for path, frame in group if not frame.height]
         if empty:
             content = io.BytesIO()
-            group[0][1].clear().write_parquet(content, **_PARQUET_OPTIONS)
+            group[0][1].clear().write_parquet(content, compression=_COMPRESSION, statistics=True)
             for path in empty:
                 path.write_bytes(content.getvalue())
         if with_rows:
@@ -195,7 +195,8 @@ def _sink_files(frames: list[tuple[Path, pl.DataFrame]]) -> None:
             approximate_bytes_per_file=None,
             file_path_provider=lambda file: paths[file.partition_keys[_FILE_INDEX][0]],
         ),
-        **_PARQUET_OPTIONS,
+        compression=_COMPRESSION,
+        statistics=True,
     )
 
 

@@ -57,6 +57,7 @@ from mlops_assets.defs.training.lineage import ModelVersionKey, model_baseline, 
 from mlops_assets.defs.validation.quality import TRAILING_DAYS
 from mlops_assets.metadata import (
     CheckTargets,
+    check_outputs,
     log_progress,
     markdown_table,
     partitions_metadata,
@@ -190,7 +191,7 @@ def drift_report(
     lakehouse: LakehouseResource,
     reports: ReportsResource,
     mlflow: MlflowResource,
-) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation]:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
     """Evidently drift report (HTML + JSON) per day, our own drift statistics, and the monitoring checks."""
     started = perf_counter()
     mlflow.check_reachable()  # an outage fails in seconds, not after MLflow's own retries
@@ -278,7 +279,7 @@ def drift_report(
 
 def _check_results(
     context: dg.AssetExecutionContext, results: list[DayResult], drift_severity: dg.AssetCheckSeverity
-) -> Iterator[dg.AssetCheckEvaluation]:
+) -> Iterator[dg.AssetCheckEvaluation | dg.Output]:
     """Each selected check's result per day, except days with nothing to judge (left SKIPPED)."""
     severities = {
         FEATURE_DRIFT_CHECK: drift_severity,
@@ -288,6 +289,7 @@ def _check_results(
     }
     selected = {key.name for key in context.selected_asset_check_keys}
     targets = CheckTargets.lookup(context, DRIFT_REPORT, [result.day for result in results])
+    yield from check_outputs(context)
     for check, severity in severities.items():
         if check in selected:
             verdicts = {result.day: result.verdicts[check] for result in results if check in result.verdicts}

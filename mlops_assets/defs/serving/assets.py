@@ -34,6 +34,7 @@ from mlops_assets.domain import IS_FRAUD, LABEL_MATURITY_DAYS, TRANSACTION_ID
 from mlops_assets.feature_catalog import MODEL_FEATURES
 from mlops_assets.metadata import (
     CheckTargets,
+    check_outputs,
     markdown_table,
     partitions_metadata,
     preview,
@@ -194,22 +195,23 @@ def serving_log(
     prediction_log: PredictionLogResource,
     lakehouse: LakehouseResource,
     mlflow: MlflowResource,
-) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation]:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
     """Ingest the run's days of the prediction log; check parity with batch and drift of served traffic."""
     days = partition_days(context)
     names = {key.name for key in context.selected_asset_check_keys}
-    per_day, frames = [], []
+    per_day = []
     parity: dict[date, Verdict] = {}
     drift: dict[date, Verdict] = {}
+    # Every day's log files are read before any partition is written: a file that cannot be read fails
+    # the run with no day rewritten. The days are then written together.
+    files_by_day = {day: prediction_log.day_files(day) for day in days}
+    served_by_day = {day: read_log_files(files) for day, files in files_by_day.items()}
+    paths = lakehouse.write_partitions(SERVING_LOG_TABLE, served_by_day)
     metadata_by_day: dict[date, dict[str, Any]] = {}
-    for day in days:
-        files = prediction_log.day_files(day)
-        served = read_log_files(files)
-        path = lakehouse.write_partition(SERVING_LOG_TABLE, day, served)
-        frames.append(served)
+    for day, served in served_by_day.items():
         summary = {
             "rows": served.height,
-            "batch_files": len(files),
+            "batch_files": len(files_by_day[day]),
             "shadow_scored": served.filter(pl.col(CHALLENGER_SCORE).is_not_null()).height,
             "shadow_errors": int(served["shadow_error"].is_not_null().sum()),
             "cold_starts": int((served["cold_start"].fill_null("") != "").sum()),
@@ -223,7 +225,7 @@ def serving_log(
             "dagster/row_count": served.height,
             **{k: v for k, v in summary.items() if k != "rows"},
             "latency_ms": latency,
-            "path": dg.MetadataValue.path(str(path)),
+            "path": dg.MetadataValue.path(str(paths[day])),
         }
         if PARITY_CHECK in names:
             batch_path = lakehouse.partition_path(PREDICTIONS_TABLE, day)
@@ -232,7 +234,7 @@ def serving_log(
         if SERVED_DRIFT_CHECK in names:
             drift[day] = served_drift_verdict(served, lakehouse, mlflow, day.isoformat())
     partitions_metadata(context, metadata_by_day, SERVING_LOG_TABLE)
-    combined = pl.concat(frames)
+    combined = pl.concat(served_by_day.values())
     versions = (
         combined.group_by("champion_model", "champion_version", "challenger_version")
         .len()
@@ -255,6 +257,7 @@ def serving_log(
         },
         SERVING_LOG_TABLE,
     )
+    yield from check_outputs(context)
     if PARITY_CHECK in names:
         yield from day_checks(context, SERVING_LOG_TABLE, PARITY_CHECK, parity, dg.AssetCheckSeverity.ERROR)
     if SERVED_DRIFT_CHECK in names:
@@ -322,7 +325,7 @@ def shadow_comparison(
     context: dg.AssetExecutionContext,
     config: ShadowComparisonConfig,
     lakehouse: LakehouseResource,
-) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation]:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
     """Compare champion and challenger on each day's served traffic; the paired PR AUC once labels mature."""
     as_of = config.as_of_time()
     rows: list[dict[str, object]] = []
@@ -330,19 +333,29 @@ def shadow_comparison(
     challenger: dict[date, Verdict] = {}
     versions: set[str] = set()
     days = partition_days(context)
-    metadata_by_day: dict[date, dict[str, Any]] = {}
+    versions_by_day: dict[date, set[str]] = {}
     for day in days:
-        row, coverage[day], challenger[day], day_versions = _compare_day(lakehouse, config, day, as_of)
-        path = lakehouse.write_partition(SHADOW_COMPARISON_TABLE, day, pl.DataFrame([row]))
-        metadata_by_day[day] = {
-            "dagster/row_count": 1,
-            **{k: v for k, v in row.items() if k != "day" and isinstance(v, int | float | str)},
-            "challenger_versions": sorted(day_versions),
-            "path": dg.MetadataValue.path(str(path)),
-        }
+        row, coverage[day], challenger[day], versions_by_day[day] = _compare_day(
+            lakehouse, config, day, as_of
+        )
         rows.append(row)
-        versions |= day_versions
-    partitions_metadata(context, metadata_by_day, SHADOW_COMPARISON_TABLE)
+        versions |= versions_by_day[day]
+    paths = lakehouse.write_partitions(
+        SHADOW_COMPARISON_TABLE, {day: pl.DataFrame([row]) for day, row in zip(days, rows, strict=True)}
+    )
+    partitions_metadata(
+        context,
+        {
+            day: {
+                "dagster/row_count": 1,
+                **{k: v for k, v in row.items() if k != "day" and isinstance(v, int | float | str)},
+                "challenger_versions": sorted(versions_by_day[day]),
+                "path": dg.MetadataValue.path(str(paths[day])),
+            }
+            for day, row in zip(days, rows, strict=True)
+        },
+        SHADOW_COMPARISON_TABLE,
+    )
     table = pl.DataFrame(rows)
     yield run_summary(
         context,
@@ -356,6 +369,7 @@ def shadow_comparison(
         SHADOW_COMPARISON_TABLE,
     )
     names = {key.name for key in context.selected_asset_check_keys}
+    yield from check_outputs(context)
     if SHADOW_COVERAGE_CHECK in names:
         yield from day_checks(
             context, SHADOW_COMPARISON_TABLE, SHADOW_COVERAGE_CHECK, coverage, dg.AssetCheckSeverity.ERROR
