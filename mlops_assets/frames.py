@@ -17,6 +17,10 @@ def stack_labelled(frames: Sequence[pl.DataFrame], labels: pl.Series) -> pl.Data
     """
     if len(frames) != labels.len():
         raise ValueError(f"{len(frames)} frames but {labels.len()} labels")
+    if frames and labels.name in frames[0].columns:
+        raise ValueError(
+            f"the label column {labels.name!r} would replace the frames' own column of that name"
+        )
     heights = [frame.height for frame in frames]
     rows_frame = pl.Series(np.repeat(np.arange(len(frames), dtype=np.uint32), heights), dtype=pl.UInt32)
     return pl.concat(frames).with_columns(labels.gather(rows_frame).alias(labels.name))

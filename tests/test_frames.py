@@ -27,3 +27,8 @@ def test_each_row_carries_its_frames_label_empty_frames_included() -> None:
 def test_a_label_per_frame_is_required() -> None:
     with pytest.raises(ValueError, match="2 frames but 1 labels"):
         stack_labelled([pl.DataFrame({"x": [1]})] * 2, pl.Series("day", [1]))
+
+
+def test_a_frames_own_column_is_never_replaced_by_the_label() -> None:
+    with pytest.raises(ValueError, match="'day' would replace the frames' own column"):
+        stack_labelled([pl.DataFrame({"day": [1]})], pl.Series("day", [2]))
