@@ -121,11 +121,32 @@ def validated_and_quarantined_transactions(context: dg.AssetExecutionContext, la
             )
             rows = pl.concat(tables[table].values())
             yield run_summary(context, days, _run_metadata(table, rows, days_summary), table)
+            if table == VALIDATED_TABLE:
+                # The checks judge the validated table alone: reported right after it (while the
+                # quarantined files are still being written), a failed quarantine write never leaves
+                # validated days without their results.
+                yield from _checks(context, lakehouse, days_summary, checks, judged_in_run=True)
+        if VALIDATED_TABLE not in writing:
+            yield from _checks(context, lakehouse, days_summary, checks, judged_in_run=False)
+
+
+def _checks(
+    context: dg.AssetExecutionContext,
+    lakehouse: LakehouseResource,
+    days_summary: list[dict[str, Any]],
+    checks: set[str],
+    judged_in_run: bool,
+) -> Iterator[dg.AssetCheckEvaluation | dg.Output]:
+    """Each selected check's result per day, once the validated days are written (when this run writes them).
+
+    Each day's volume is judged against the days before it: this run's counts when it wrote them
+    (`judged_in_run`), else the files on disk.
+    """
     if not checks:
         return
-    # Judged after every day is written, so each day's volume sees the days before it in this run.
+    days = [row["day"] for row in days_summary]
     targets = CheckTargets.lookup(context, VALIDATED_TABLE, days)
-    in_run = {row["day"]: row["valid"] for row in days_summary} if VALIDATED_TABLE in selected else {}
+    in_run = {row["day"]: row["valid"] for row in days_summary} if judged_in_run else {}
     valid_rows = valid_row_counts(lakehouse, days, in_run)
     yield from check_outputs(context)
     for row in days_summary:

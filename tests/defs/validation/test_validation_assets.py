@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import dagster as dg
 import polars as pl
 import pytest
+from partition_truth import range_tags, stored_check_results, stored_metadata
 from shared_fixtures import land_days
 
 from mlops_assets.defs.features.assets import customer_features
@@ -17,13 +18,6 @@ from mlops_assets.lakehouse import partition_dir, partition_path
 
 ASSETS = [raw_transactions, validated_and_quarantined_transactions]
 START = date(2026, 1, 1)
-
-
-def _range_tags(start: date, end: date) -> dict[str, str]:
-    return {
-        "dagster/asset_partition_range_start": start.isoformat(),
-        "dagster/asset_partition_range_end": end.isoformat(),
-    }
 
 
 def _check(result: dg.ExecuteInProcessResult, name: str) -> dg.AssetCheckEvaluation:
@@ -55,7 +49,7 @@ def test_a_downstream_step_is_told_the_blocking_check_has_its_results(
             [*ASSETS, customer_features],
             resources=resources,
             instance=instance,
-            tags=_range_tags(START, START + timedelta(days=1)),
+            tags=range_tags(START, START + timedelta(days=1)),
         )
     assert result.success
     assert "emitted no result" not in caplog.text
@@ -100,7 +94,7 @@ def test_single_run_backfill_flags_the_volume_drop_and_quarantines_bad_rows(
     own.write_csv(settings.landing_dir / day.isoformat() / "partner_upload.csv")
 
     result = dg.materialize(
-        ASSETS, resources=resources, instance=instance, tags=_range_tags(START, START + timedelta(days=9))
+        ASSETS, resources=resources, instance=instance, tags=range_tags(START, START + timedelta(days=9))
     )
     assert result.success
     assert len(instance.get_runs()) == 1
@@ -139,7 +133,7 @@ def test_a_bad_day_in_a_backfill_fails_the_run_before_any_day_is_written(
         [raw_transactions],
         resources=resources,
         instance=instance,
-        tags=_range_tags(START, START + timedelta(days=2)),
+        tags=range_tags(START, START + timedelta(days=2)),
         raise_on_error=False,
     )
     assert not result.success
@@ -168,3 +162,34 @@ def test_duplicate_ids_across_two_files_of_a_day_keep_the_first_file_copy(
     assert quarantined["transaction_id"].to_list() == first["transaction_id"].head(5).to_list()
     assert set(quarantined["source_file"]) == {"2026-01-01/zz_resend.csv"}
     assert set(quarantined["failed_checks"]) == {"field_uniqueness"}
+
+
+def test_a_failed_quarantine_write_leaves_each_validated_day_with_its_check_results(
+    settings, resources, instance
+) -> None:
+    """The validated table and its checks are reported before the quarantine's files are in place."""
+    days = [START + timedelta(days=i) for i in range(3)]
+    land_days(settings, START, len(days), rows_per_day=120)
+    # The quarantine's table folder is a file: none of its days can be written.
+    blocked = settings.lakehouse_dir / "quarantined_transactions"
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_text("not a folder")
+    result = dg.materialize(
+        ASSETS,
+        resources=resources,
+        instance=instance,
+        tags=range_tags(days[0], days[-1]),
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "quarantined_transactions" in failure.step_failure_data.error.cause.message
+    # Read back from the instance: each validated day, its rows and its results; no quarantined day.
+    assert [stored_metadata(instance, "validated_transactions", d)["dagster/row_count"] for d in days] == [
+        120
+    ] * len(days)
+    assert stored_check_results(instance, "validated_transactions", "schema_pass_rate") == {
+        d.isoformat(): True for d in days
+    }
+    assert not instance.fetch_materializations(dg.AssetKey("quarantined_transactions"), limit=1).records
+    assert blocked.read_text() == "not a folder"
