@@ -121,7 +121,7 @@ def create_app(service: ScoringService, start_service: bool = True) -> FastAPI:
             "champion": f"{current.champion.model.name} v{current.champion.model.version}",
             "challenger": None
             if current.challenger is None
-            else f"{current.challenger.model.name} v{current.challenger.model.version}",
+            else f"{current.challenger.name} v{current.challenger.version}",
         }
         return _answer("/health/ready", 200, body, started)
 

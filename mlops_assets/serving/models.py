@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,7 @@ from mlops_assets.defs.training.registry import (
 )
 from mlops_assets.mlflow_resource import MlflowResource
 from mlops_assets.serving.dependencies import Dependency, DependencyUnavailableError
+from mlops_assets.serving.shadow import Challenger
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -67,16 +68,26 @@ class ServedModel:
 
     @classmethod
     def of(cls, model: LoadedModel) -> ServedModel:
-        """Wrap a loaded version; its threshold is the one the registry recorded (0.5 if none)."""
-        return cls(model, float(model.tags.get(THRESHOLD_TAG, "0.5")))
+        """Wrap a loaded version, with its decision threshold."""
+        return cls(model, decision_threshold(model.tags))
+
+
+def decision_threshold(tags: Mapping[str, str]) -> float:
+    """A version's decision threshold: the one the registry recorded at training (0.5 if none)."""
+    return float(tags.get(THRESHOLD_TAG, "0.5"))
 
 
 @dataclass(frozen=True)
 class ServedModels:
-    """What serves now: the champion and, when one exists and differs, the challenger."""
+    """What serves now: the champion and, when one exists and differs, the challenger.
+
+    The challenger is only described (name, version, threshold), never loaded here: the shadow worker
+    process scores with it and loads it itself, so the service does not hold a second model (about
+    100 MB for a torch version) it never calls.
+    """
 
     champion: ServedModel
-    challenger: ServedModel | None
+    challenger: Challenger | None
 
 
 class ModelHolder:
@@ -111,10 +122,12 @@ class ModelHolder:
 
     def _in_use(self, key: tuple[str, str]) -> bool:
         current = self.current
-        if current is None:
-            return False
-        served = [current.champion, current.challenger]
-        return any(s is not None and (s.model.name, s.model.version) == key for s in served)
+        return current is not None and (current.champion.model.name, current.champion.model.version) == key
+
+    def _describe(self, model_name: str, version: str) -> Challenger:
+        """The challenger's name, version and threshold: one registry read, no model loaded."""
+        registered = self._registry.call(lambda: self._mlflow.client().get_model_version(model_name, version))
+        return Challenger(model_name, str(registered.version), decision_threshold(registered.tags))
 
     def refresh(self) -> bool:
         """Follow the aliases once; returns True when what serves changed.
@@ -134,7 +147,7 @@ class ModelHolder:
             challenger = (
                 None
                 if challenger_version in (None, champion_version)
-                else self._load(self._model_name, challenger_version)  # type: ignore[arg-type]
+                else self._describe(self._model_name, challenger_version)  # type: ignore[arg-type]
             )
         except DependencyUnavailableError as exc:
             self.last_error = str(exc)
@@ -159,5 +172,5 @@ def _ids(models: ServedModels) -> tuple[str, str | None]:
     challenger = models.challenger
     return (
         f"{models.champion.model.name}/{models.champion.model.version}",
-        None if challenger is None else f"{challenger.model.name}/{challenger.model.version}",
+        None if challenger is None else f"{challenger.name}/{challenger.version}",
     )

@@ -178,10 +178,7 @@ class ScoringService:
 
     def _shadow_challenger(self, models: ServedModels) -> Challenger | None:
         """What the shadow worker scores with: the challenger, unless there is none or shadow is off."""
-        challenger = models.challenger if self.config.shadow else None
-        if challenger is None:
-            return None
-        return Challenger(challenger.model.name, challenger.model.version, challenger.threshold)
+        return models.challenger if self.config.shadow else None
 
     def _shadow_failed(self, event: ShadowEvent) -> None:
         self.metrics.shadow_errors.labels(event.reason).inc(event.transactions)
@@ -192,11 +189,13 @@ class ScoringService:
             warnings.filterwarnings("ignore", message="Clearing labels has not been implemented")
             self.metrics.model_info.clear()
         self.metrics.reloads.inc()
-        roles = (("champion", models.champion), ("challenger", models.challenger))
-        for role, served in roles:
-            if served is not None:
-                self.metrics.model_info.labels(role, served.model.name, served.model.version).set(1)
-        log.info("serving %s", {role: None if s is None else s.model.version for role, s in roles})
+        champion, challenger = models.champion.model, models.challenger
+        roles = {"champion": (champion.name, champion.version)}
+        if challenger is not None:
+            roles["challenger"] = (challenger.name, challenger.version)
+        for role, (name, version) in roles.items():
+            self.metrics.model_info.labels(role, name, version).set(1)
+        log.info("serving %s", {role: version for role, (_, version) in roles.items()})
 
     # --- readiness ---------------------------------------------------------------------------------
 

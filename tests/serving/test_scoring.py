@@ -14,11 +14,12 @@ from serving_world import MODEL, SERVED_DAY, World, request_body, serving
 
 from mlops_assets.defs.serving.contract import read_log_day
 from mlops_assets.defs.training.data import feature_matrix
-from mlops_assets.defs.training.registry import load_version
+from mlops_assets.defs.training.registry import THRESHOLD_TAG, load_version
 from mlops_assets.feast_resource import FeastResource
 from mlops_assets.mlflow_resource import MlflowResource
 from mlops_assets.serving.config import ServeConfig
 from mlops_assets.serving.service import ScoringService
+from mlops_assets.serving.shadow import Challenger
 
 
 def test_score_one_transaction(world, serve):
@@ -117,12 +118,17 @@ def test_bad_input_gets_422_naming_field_and_rule(world, serve):
 
 def test_health_and_metrics(world, serve):
     rows = world.served.head(3).to_dicts()
-    with serve() as (url, _service):
+    with serve() as (url, service):
         assert httpx.get(f"{url}/health/live").json() == {"status": "live"}
         ready = httpx.get(f"{url}/health/ready")
         for row in rows:
             assert httpx.post(f"{url}/score", json=request_body(row)).status_code == 200
         metrics = httpx.get(f"{url}/metrics")
+        # The service holds the challenger as a description only: the shadow worker loads and scores it.
+        registered = world.resources["mlflow"].client().get_model_version(MODEL, world.challenger_version)
+        assert service.models.current.challenger == Challenger(
+            MODEL, world.challenger_version, float(registered.tags[THRESHOLD_TAG])
+        )
     assert ready.status_code == 200
     assert ready.json() == {
         "status": "ready",
