@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -133,6 +134,26 @@ def stored_events(env: dict[str, str]) -> int:
 
     with environment(env), dg.DagsterInstance.get() as instance:
         return sum(len(instance.all_logs(run.run_id)) for run in instance.get_runs())
+
+
+def where_the_time_went(env: dict[str, str]) -> str:
+    """The side's (single) run read back from its event log: each step's time, and its events by kind.
+
+    The README's *Backfill cost* explains the single run against the reference with these.
+    """
+    import dagster as dg
+
+    with environment(env), dg.DagsterInstance.get() as instance:
+        (run,) = instance.get_runs()
+        steps = instance.get_run_step_stats(run.run_id)
+        kinds = Counter(
+            e.dagster_event.event_type_value for e in instance.all_logs(run.run_id) if e.dagster_event
+        )
+        stats = instance.get_run_stats(run.run_id)
+    step_times = ", ".join(f"{s.step_key} {(s.end_time or 0) - (s.start_time or 0):.2f} s" for s in steps)
+    counted = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common() if n > 1)
+    run_seconds = (stats.end_time or 0) - (stats.launch_time or stats.start_time or 0)
+    return f"{run_seconds:.2f} s from the run's launch to its end; steps: {step_times}; events: {counted}"
 
 
 def in_process(env: dict[str, str], action: Callable[[], object]) -> float:
@@ -314,6 +335,7 @@ def run_sides(args: argparse.Namespace, days: list[date], databases: list[str]) 
         seconds = in_process(env, lambda: single_run(first, last))
         rows.append(("single run (in process)", "1", seconds, stored_events(env)))
         print(f"single run: {seconds:.1f} s", file=sys.stderr)
+        single_run_detail = where_the_time_went(env)
 
         env = side_env(root, "single_cli", landing, args.start, args.instance, databases)
         seconds = cli(env, "--partition-range", f"{first.isoformat()}...{last.isoformat()}")
@@ -323,6 +345,7 @@ def run_sides(args: argparse.Namespace, days: list[date], databases: list[str]) 
         env = side_env(root, "unpartitioned", landing, args.start, args.instance, databases)
         seconds = in_process(env, lambda: unpartitioned_run(days))
         rows.append(("unpartitioned reference (in process)", "1", seconds, stored_events(env)))
+        reference_detail = where_the_time_went(env)
         print(f"unpartitioned: {seconds:.1f} s", file=sys.stderr)
 
         env = side_env(root, "per_partition", landing, args.start, args.instance, databases)
@@ -355,6 +378,7 @@ def run_sides(args: argparse.Namespace, days: list[date], databases: list[str]) 
         f"runs per partition / single run: {per_partition / single:.0f}x (target >= 50x); "
         f"per-partition sample: {len(sample)} of {args.days} days, mean {mean:.1f} s per run"
     )
+    print(f"\nsingle run: {single_run_detail}\nunpartitioned reference: {reference_detail}")
 
 
 if __name__ == "__main__":
