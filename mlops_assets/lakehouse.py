@@ -243,6 +243,8 @@ def read_partitions(root: Path, table: str, days: Sequence[date]) -> dict[date, 
     earlier contract) cannot be scanned together, and polars says so (it never drops or casts a
     column); they are then read one by one, each as it was written.
     """
+    if not days:
+        return {}
     error = missing_partitions_error(root, table, list(days))
     if error is not None:
         raise error
@@ -252,6 +254,13 @@ def read_partitions(root: Path, table: str, days: Sequence[date]) -> dict[date, 
     except (pl.exceptions.SchemaError, pl.exceptions.ColumnNotFoundError):
         return {day: pl.read_parquet(path) for day, path in paths.items()}
     by_file = rows.partition_by(_SOURCE_FILE, as_dict=True, include_key=False, maintain_order=True)
+    # Each row is given to its day by the file polars says it came from. A name that is none of the files
+    # read (a polars that spells paths otherwise) would leave days empty: an error, never a silent loss.
+    unknown = sorted({str(name) for (name,) in by_file} - {str(path) for path in paths.values()})
+    if unknown:
+        raise RuntimeError(
+            f"table {table}: polars read rows from {unknown[0]!r}, which is none of its partitions"
+        )
     empty = rows.drop(_SOURCE_FILE).clear()
     return {day: by_file.get((str(path),), empty) for day, path in paths.items()}
 

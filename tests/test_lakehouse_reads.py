@@ -46,3 +46,16 @@ def test_a_missing_day_is_an_error_naming_it_and_the_table(tmp_path: Path) -> No
     _write(tmp_path, DAYS[0], pl.DataFrame({"n": [1]}))
     with pytest.raises(FileNotFoundError, match=f"partition {DAYS[1]}: table {TABLE} has no file"):
         read_partitions(tmp_path, TABLE, DAYS[:3])
+
+
+def test_a_relative_root_gives_each_day_its_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows are given to their day by the file polars names: a relative root names them the same way."""
+    monkeypatch.chdir(tmp_path)
+    root = Path("lake/./")
+    frames = {day: pl.DataFrame({"n": [day.day] * 2}) for day in DAYS}
+    for day, frame in frames.items():
+        _write(root, day, frame)
+    read = read_partitions(root, TABLE, DAYS)
+    for day, frame in frames.items():
+        assert read[day].equals(frame), day
+    assert read_partitions(root, TABLE, []) == {}
