@@ -15,18 +15,21 @@ def range_tags(start: date, end: date) -> dict[str, str]:
     }
 
 
+def ranged_run(
+    assets: list, resources: dict, instance: dg.DagsterInstance, start: date, end: date
+) -> dg.ExecuteInProcessResult:
+    """A single-run backfill of [start, end] that may fail: the caller asserts what was stored."""
+    return dg.materialize(
+        assets, resources=resources, instance=instance, tags=range_tags(start, end), raise_on_error=False
+    )
+
+
 def backfill_then_fail(
     assets: list, resources: dict, instance: dg.DagsterInstance, days: list[date]
 ) -> tuple[dg.ExecuteInProcessResult, dg.ExecuteInProcessResult]:
     """A single-run backfill of days 1-3, then one of days 4-5 that fails (the caller broke day 5)."""
     ok = dg.materialize(assets, resources=resources, instance=instance, tags=range_tags(days[0], days[2]))
-    failed = dg.materialize(
-        assets,
-        resources=resources,
-        instance=instance,
-        tags=range_tags(days[3], days[4]),
-        raise_on_error=False,
-    )
+    failed = ranged_run(assets, resources, instance, days[3], days[4])
     return ok, failed
 
 

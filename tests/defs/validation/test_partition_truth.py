@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import dagster as dg
 import polars as pl
 import pytest
-from partition_truth import range_tags, stored_check_results, stored_metadata
+from partition_truth import range_tags, ranged_run, stored_check_results, stored_metadata
 from shared_fixtures import land_days
 
 from mlops_assets.defs.ingestion.assets import raw_transactions
@@ -57,13 +57,7 @@ def test_ranged_run_with_one_bad_day_stores_one_check_result_per_day(settings, r
         .alias("amount_eur")
     ).write_parquet(path)
 
-    result = dg.materialize(
-        ASSETS,
-        resources=resources,
-        instance=instance,
-        tags=range_tags(days[0], days[-1]),
-        raise_on_error=False,
-    )
+    result = ranged_run(ASSETS, resources, instance, days[0], days[-1])
     # schema_pass_rate is blocking: the failed day fails the step, after every day's result is stored.
     assert not result.success
     assert stored_check_results(instance, "validated_transactions", "schema_pass_rate") == {

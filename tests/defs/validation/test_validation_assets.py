@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import dagster as dg
 import polars as pl
 import pytest
-from partition_truth import range_tags, stored_check_results, stored_metadata
+from partition_truth import range_tags, ranged_run, stored_check_results, stored_metadata
 from shared_fixtures import land_days
 
 from mlops_assets.defs.features.assets import customer_features
@@ -174,13 +174,7 @@ def test_a_failed_quarantine_write_leaves_each_validated_day_with_its_check_resu
     blocked = settings.lakehouse_dir / "quarantined_transactions"
     blocked.parent.mkdir(parents=True, exist_ok=True)
     blocked.write_text("not a folder")
-    result = dg.materialize(
-        ASSETS,
-        resources=resources,
-        instance=instance,
-        tags=range_tags(days[0], days[-1]),
-        raise_on_error=False,
-    )
+    result = ranged_run(ASSETS, resources, instance, days[0], days[-1])
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "quarantined_transactions" in failure.step_failure_data.error.cause.message
