@@ -331,7 +331,6 @@ def shadow_comparison(
     rows: list[dict[str, object]] = []
     coverage: dict[date, Verdict] = {}
     challenger: dict[date, Verdict] = {}
-    versions: set[str] = set()
     days = partition_days(context)
     versions_by_day: dict[date, set[str]] = {}
     for day in days:
@@ -339,7 +338,6 @@ def shadow_comparison(
             lakehouse, config, day, as_of
         )
         rows.append(row)
-        versions |= versions_by_day[day]
     paths = lakehouse.write_partitions(
         SHADOW_COMPARISON_TABLE, {day: pl.DataFrame([row]) for day, row in zip(days, rows, strict=True)}
     )
@@ -364,7 +362,7 @@ def shadow_comparison(
             "partitions_in_run": len(days),
             "as_of": as_of.isoformat(timespec="seconds"),
             "per_partition": dg.MetadataValue.md(markdown_table(table, max_rows=400)),
-            "challenger_versions_in_run": sorted(versions),
+            "challenger_versions_in_run": sorted(set().union(*versions_by_day.values())),
         },
         SHADOW_COMPARISON_TABLE,
     )

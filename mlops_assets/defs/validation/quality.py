@@ -58,10 +58,7 @@ def null_rates_by_day(raw_by_day: Mapping[date, pl.DataFrame]) -> dict[date, dic
     """
     if not raw_by_day:
         return {}
-    rows = stack_labelled(
-        [frame.select(TRANSACTION_COLUMNS) for frame in raw_by_day.values()],
-        pl.Series(_DAY, list(raw_by_day), pl.Date),
-    )
+    rows = stack_labelled(list(raw_by_day.values()), pl.Series(_DAY, list(raw_by_day), pl.Date))
     counts = rows.group_by(_DAY).agg(
         pl.len().alias(_ROWS), *(pl.col(c).null_count() for c in TRANSACTION_COLUMNS)
     )
@@ -83,10 +80,7 @@ def failure_summaries(failures_by_day: Mapping[date, pl.DataFrame]) -> dict[date
     """`failure_summary` of each day, in one pass over a ranged run's days rather than one each."""
     if not failures_by_day:
         return {}
-    failures = stack_labelled(
-        [frame.select("column", "check") for frame in failures_by_day.values()],
-        pl.Series(_DAY, list(failures_by_day), pl.Date),
-    )
+    failures = stack_labelled(list(failures_by_day.values()), pl.Series(_DAY, list(failures_by_day), pl.Date))
     summary = (
         failures.group_by(_DAY, "column", "check")
         .agg(pl.len().alias("rows"))
